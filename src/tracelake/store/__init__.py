@@ -1,0 +1,1 @@
+"""Trace storage: the Store interface, its SQL implementation and artifact storage."""

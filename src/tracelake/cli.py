@@ -12,3 +12,7 @@ def main() -> None:
                          "Install it with: pip install 'tracelake[server]'\n")
         raise SystemExit(2) from None
     cli()
+
+
+if __name__ == "__main__":
+    main()

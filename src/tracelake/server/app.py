@@ -1,0 +1,96 @@
+"""``create_app(settings)``: the one ASGI app of the server."""
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tracelake.errors import InvalidRequest, NotFound, TracelakeError
+from tracelake.server.context import AppContext
+from tracelake.server.limits import IngestLimiter
+from tracelake.server.responses import JSONResponse, error_response
+from tracelake.server.routes import all_routes
+from tracelake.settings import Settings
+from tracelake.store.base import Store
+
+log = logging.getLogger("tracelake.server")
+
+
+def open_store(settings: Settings) -> Store:
+    """Run migrations, then open the SQL store described by ``settings``."""
+    from tracelake.store.migrations import upgrade
+    from tracelake.store.sql.store import SqlStore
+
+    upgrade(settings.store, artifact_root=settings.artifacts)
+    return SqlStore(
+        settings.store,
+        artifact_root=settings.artifacts,
+        offload_span_bytes=settings.offload_span_bytes,
+        max_spans_per_trace=settings.max_spans_per_trace,
+        max_traces_per_experiment=settings.max_traces_per_experiment,
+        max_trace_bytes=settings.max_trace_bytes,
+    )
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
+    """Build the app. ``store`` may be passed in (tests); otherwise it is opened from settings."""
+    from tracelake.server.workers import RetentionWorker
+    from tracelake.store.sql.writer import GroupCommitWriter
+
+    settings = settings or Settings()
+    owns_store = store is None
+    store = store or open_store(settings)
+    writer = GroupCommitWriter(store, max_queue=settings.write_queue_size)
+    ctx = AppContext(
+        settings=settings,
+        store=store,
+        writer=writer,
+        limiter=IngestLimiter(settings.ingest_rate, settings.ingest_burst, settings.experiment_ingest_rate),
+    )
+    retention = RetentionWorker(ctx)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        retention.start()
+        try:
+            yield
+        finally:
+            retention.stop()
+            writer.close()
+            if owns_store:
+                store.close()
+
+    app = Starlette(routes=all_routes(), lifespan=lifespan, exception_handlers={
+        TracelakeError: _tracelake_error,
+        HTTPException: _http_error,
+        Exception: _unexpected_error,
+    })
+    app.state.ctx = ctx
+    return app
+
+
+async def _tracelake_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, TracelakeError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(NotFound(f"no such endpoint: {request.method} {request.url.path}"))
+    if exc.status_code == 405:
+        err = InvalidRequest(f"method {request.method} is not allowed on {request.url.path}")
+        return JSONResponse({"error_code": "ENDPOINT_NOT_FOUND", "message": err.message}, status_code=405)
+    return JSONResponse({"error_code": "INVALID_PARAMETER_VALUE", "message": str(exc.detail)},
+                        status_code=exc.status_code)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return JSONResponse({"error_code": "INTERNAL_ERROR", "message": f"internal error: {type(exc).__name__}"},
+                        status_code=500)

@@ -24,8 +24,14 @@ sys.path.insert(0, os.path.dirname(__file__))
 from _common import free_port, percentile, rss_mb, start_mlflow, start_tracelake, stop  # noqa: E402
 
 
-def build_requests(n_requests: int, traces_per_request: int) -> list[bytes]:
+def build_requests(n_requests: int, traces_per_request: int, template_requests: int = 20) -> list[bytes]:
+    """``n_requests`` distinct OTLP bodies. A few templates are recorded with the real OTel
+    SDK and encoded by its encoder; the rest are copies with fresh trace ids (and fresh span
+    ids), so every request carries new traces and none is a re-send."""
+    import random
+
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -42,8 +48,8 @@ def build_requests(n_requests: int, traces_per_request: int) -> list[bytes]:
                 "mlflow.spanInputs": json.dumps({"question": f"q{i} {filler}"}),
                 "mlflow.spanOutputs": json.dumps({"answer": f"a{i} {filler}"})}
 
-    bodies = []
-    for r in range(n_requests):
+    templates = []
+    for r in range(min(template_requests, n_requests)):
         exporter.clear()
         for t in range(traces_per_request):
             i = r * traces_per_request + t
@@ -57,8 +63,23 @@ def build_requests(n_requests: int, traces_per_request: int) -> list[bytes]:
                 with tracer.start_as_current_span("tool", attributes=attrs("TOOL", i)):
                     with tracer.start_as_current_span("format", attributes=attrs("PARSER", i)):
                         pass
-        bodies.append(encode_spans(exporter.get_finished_spans()).SerializeToString())
+        templates.append(encode_spans(exporter.get_finished_spans()))
     provider.shutdown()
+    rng = random.Random(7)
+    bodies = []
+    for r in range(n_requests):
+        msg = ExportTraceServiceRequest()
+        msg.CopyFrom(templates[r % len(templates)])
+        new_trace: dict[bytes, bytes] = {}
+        new_span: dict[bytes, bytes] = {}
+        for rs in msg.resource_spans:
+            for ss in rs.scope_spans:
+                for span in ss.spans:
+                    span.trace_id = new_trace.setdefault(span.trace_id, rng.randbytes(16))
+                    span.span_id = new_span.setdefault(span.span_id, rng.randbytes(8))
+                    if span.parent_span_id:
+                        span.parent_span_id = new_span.setdefault(span.parent_span_id, rng.randbytes(8))
+        bodies.append(msg.SerializeToString())
     return bodies
 
 

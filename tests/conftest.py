@@ -39,7 +39,7 @@ def pg_admin_dsn() -> Iterator[str]:
 
     run(f"{pgbin}/initdb", "-D", f"{tmp}/data", "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8")
     run(f"{pgbin}/pg_ctl", "-D", f"{tmp}/data", "-l", f"{tmp}/server.log", "-w", "-t", "30", "-o",
-        f"-c listen_addresses=127.0.0.1 -p {port} -k {tmp} -c max_connections=200", "start")
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {tmp} -c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off", "start")
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:

@@ -157,6 +157,8 @@ def trace_info_json(info: TraceInfo) -> dict[str, Any]:
                  "mlflow.artifactLocation": f"mlflow-artifacts:/{info.experiment_id}/traces/{info.trace_id}/artifacts"},
         "assessments": [assessment_json(a) for a in info.assessments],
     }
+    if info.name and "mlflow.traceName" not in info.tags:
+        out["tags"]["mlflow.traceName"] = info.name  # the MLflow UI and client show traces by this tag
     if info.client_request_id:
         out["client_request_id"] = info.client_request_id
     if info.execution_duration is not None:

@@ -100,15 +100,20 @@ def _json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _int(value: Any, field: str, where: str, required: bool) -> int | None:
+def _opt_ns(value: Any, field: str, where: str) -> int | None:
     if value is None or value == "":
-        if required:
-            raise InvalidRequest(f"{where}: '{field}' is required")
         return None
     try:
         return int(value)
     except (TypeError, ValueError):
         raise InvalidRequest(f"{where}: '{field}' must be an integer of nanoseconds, got {value!r}") from None
+
+
+def _ns(value: Any, field: str, where: str) -> int:
+    found = _opt_ns(value, field, where)
+    if found is None:
+        raise InvalidRequest(f"{where}: '{field}' is required")
+    return found
 
 
 def span_from_dict(data: Any, where: str) -> Span:
@@ -122,9 +127,8 @@ def span_from_dict(data: Any, where: str) -> Span:
     name = data.get("name")
     if not isinstance(name, str):
         raise InvalidRequest(f"{where}: 'name' must be a string")
-    start = _int(data.get("start_time_unix_nano"), "start_time_unix_nano", where, required=True)
-    end = _int(data.get("end_time_unix_nano"), "end_time_unix_nano", where, required=False)
-    assert start is not None
+    start = _ns(data.get("start_time_unix_nano"), "start_time_unix_nano", where)
+    end = _opt_ns(data.get("end_time_unix_nano"), "end_time_unix_nano", where)
     if end is not None and end < start:
         raise InvalidRequest(f"{where}: end_time_unix_nano {end} is before start_time_unix_nano {start}")
     status = data.get("status") or {}
@@ -142,9 +146,7 @@ def span_from_dict(data: Any, where: str) -> Span:
     for i, event in enumerate(data.get("events") or []):
         if not isinstance(event, dict) or not isinstance(event.get("attributes") or {}, dict):
             raise InvalidRequest(f"{where}.events[{i}] must be an object with an 'attributes' object")
-        time_ns = _int(event.get("time_unix_nano", event.get("timestamp")), "time_unix_nano",
-                       f"{where}.events[{i}]", required=True)
-        assert time_ns is not None
+        time_ns = _ns(event.get("time_unix_nano", event.get("timestamp")), "time_unix_nano", f"{where}.events[{i}]")
         events.append(SpanEvent(str(event.get("name") or ""), time_ns, dict(event.get("attributes") or {})))
     span = Span(trace_id, span_id, parent_id, name, start, end, status_code, str(status.get("message") or ""),
                 attributes=attributes, events=events)

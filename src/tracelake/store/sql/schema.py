@@ -35,6 +35,9 @@ experiments = Table(
     Column("lifecycle_stage", String(20), nullable=False, default="active"),
     Column("creation_time", BigInteger, nullable=False),
     Column("last_update_time", BigInteger, nullable=False),
+    # Kept by the store in the same transaction as trace inserts/deletes, so the
+    # max-traces-per-experiment limit and retention never COUNT(*) millions of rows.
+    Column("trace_count", BigInteger, nullable=False, default=0),
 )
 
 experiment_tags = Table(
@@ -67,6 +70,7 @@ traces = Table(
     Column("cost", Float),
     Column("size_bytes", BigInteger, nullable=False, default=0),
     Column("seq", BigInteger, nullable=False, default=0),
+    Column("first_seq", BigInteger, nullable=False, default=0),  # seq of the transaction that created it
 )
 Index("ix_traces_exp_time", traces.c.experiment_id, traces.c.request_time, traces.c.trace_id)
 Index("ix_traces_exp_state_time", traces.c.experiment_id, traces.c.state, traces.c.request_time)
@@ -115,10 +119,24 @@ spans = Table(
     Column("total_tokens", BigInteger),
     Column("cost", Float),
     Column("content_uri", Text),  # set when inputs/outputs/attributes/events live in artifact storage
+    Column("seq", BigInteger, nullable=False, default=0),  # seq of the transaction that added it (lake sync)
 )
 Index("ix_spans_trace_start", spans.c.trace_id, spans.c.start_time_ns)
 Index("ix_spans_name", spans.c.name)
 Index("ix_spans_type", spans.c.span_type)
+Index("ix_spans_seq", spans.c.seq)
+
+# One row per deleted trace (delete_traces, retention), with the seq of the deleting
+# transaction: how deletions reach the lake. The lake sync prunes what it has applied.
+trace_tombstones = Table(
+    "trace_tombstones",
+    metadata,
+    Column("trace_id", String(64), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("experiment_id", BigInteger, nullable=False),
+    Column("request_time", BigInteger, nullable=False),
+)
+Index("ix_trace_tombstones_seq", trace_tombstones.c.seq)
 
 assessments = Table(
     "assessments",

@@ -132,3 +132,60 @@ def test_ingest_rate_limit_answers_429_with_retry_after(settings):
         r = limited.post("/v1/traces", content=body, headers=PB)
         assert r.status_code == 429
         assert int(r.headers["retry-after"]) >= 1
+
+
+
+def _wait_for(condition, what: str) -> None:
+    import time
+
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def test_full_write_queue_answers_503_with_retry_after(client):
+    """While the writer is stuck (another transaction holds the store's write lock), ingest
+    beyond the queue gets 503 + Retry-After; the accepted requests commit afterwards."""
+    import threading
+
+    from tracelake.store.sql.writer import GroupCommitWriter
+
+    ctx = client.app.state.ctx
+    old_writer = ctx.writer
+    writer = ctx.writer = GroupCommitWriter(ctx.store, max_queue=1)
+    release, holding = threading.Event(), threading.Event()
+
+    def hold_write_lock():
+        with ctx.store.write():
+            holding.set()
+            release.wait(60)
+
+    def post(results):
+        results.append(client.post("/v1/traces", content=protobuf_body(record(five_span_trace)),
+                                   headers=PB).status_code)
+
+    holder = threading.Thread(target=hold_write_lock)
+    holder.start()
+    assert holding.wait(30)
+    results: list[int] = []
+    senders = [threading.Thread(target=post, args=(results,)) for _ in range(2)]
+    try:
+        senders[0].start()  # taken by the writer thread, which then waits for the lock
+        _wait_for(lambda: writer.commits == 0 and writer.queued == 0 and senders[0].is_alive()
+                  and not results, "the writer to take the first batch")
+        senders[1].start()  # waits in the queue, which is now full
+        _wait_for(lambda: writer.queued == 1, "the second batch to be queued")
+        r = client.post("/v1/traces", content=protobuf_body(record(five_span_trace)), headers=PB)
+        assert r.status_code == 503, r.text
+        assert int(r.headers["retry-after"]) >= 1
+        assert "retry" in r.json()["message"]
+    finally:
+        release.set()
+        holder.join()
+        for t in senders:
+            t.join()
+        writer.close()
+        ctx.writer = old_writer
+    assert results == [200, 200]
+    assert len(_search(client)) == 2

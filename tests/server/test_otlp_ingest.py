@@ -155,6 +155,15 @@ def test_full_write_queue_answers_503_with_retry_after(client):
     old_writer = ctx.writer
     writer = ctx.writer = GroupCommitWriter(ctx.store, max_queue=1)
     release, holding = threading.Event(), threading.Event()
+    submitted = threading.Semaphore(0)
+    original_submit = writer.submit
+
+    def counting_submit(batch):
+        future = original_submit(batch)
+        submitted.release()
+        return future
+
+    writer.submit = counting_submit
 
     def hold_write_lock():
         with ctx.store.write():
@@ -172,10 +181,11 @@ def test_full_write_queue_answers_503_with_retry_after(client):
     senders = [threading.Thread(target=post, args=(results,)) for _ in range(2)]
     try:
         senders[0].start()  # taken by the writer thread, which then waits for the lock
-        _wait_for(lambda: writer.commits == 0 and writer.queued == 0 and senders[0].is_alive()
-                  and not results, "the writer to take the first batch")
+        assert submitted.acquire(timeout=30)
+        _wait_for(lambda: writer.queued == 0, "the writer to take the first batch")
         senders[1].start()  # waits in the queue, which is now full
-        _wait_for(lambda: writer.queued == 1, "the second batch to be queued")
+        assert submitted.acquire(timeout=30)
+        assert writer.queued == 1 and writer.commits == 0
         r = client.post("/v1/traces", content=protobuf_body(record(five_span_trace)), headers=PB)
         assert r.status_code == 503, r.text
         assert int(r.headers["retry-after"]) >= 1

@@ -185,7 +185,7 @@ def test_full_write_queue_answers_503_with_retry_after(client):
         _wait_for(lambda: writer.queued == 0, "the writer to take the first batch")
         senders[1].start()  # waits in the queue, which is now full
         assert submitted.acquire(timeout=30)
-        assert writer.queued == 1 and writer.commits == 0
+        assert writer.queued == 1
         r = client.post("/v1/traces", content=protobuf_body(record(five_span_trace)), headers=PB)
         assert r.status_code == 503, r.text
         assert int(r.headers["retry-after"]) >= 1

@@ -38,6 +38,13 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("store", "sqlite:///./tracelake.db", "Store URI: sqlite:///PATH or postgresql://USER:PW@HOST/DB."),
     SettingSpec("artifacts", "./tracelake-artifacts", "Default artifact root: a folder or s3://bucket/prefix."),
     SettingSpec("lake", "./tracelake-lake", "Delta Lake root: a folder or s3://bucket/prefix."),
+    SettingSpec("lake_sync_interval_s", 2.0, "Seconds between lake syncs inside the server (0 = no sync).", float),
+    SettingSpec("lake_maintenance_interval_s", 3600.0,
+                "Seconds between lake table maintenance passes: compaction, checkpoint, vacuum (0 = never).", float),
+    SettingSpec("lake_vacuum_retention_hours", 168.0,
+                "Vacuum keeps data files younger than this (hours) for readers of older snapshots.", float),
+    SettingSpec("lake_catalog", "tracelake", "Catalog name of the lake tables (catalog.schema.table)."),
+    SettingSpec("lake_sql_timeout_s", 60.0, "Longest a lake SQL query may run (seconds).", float),
     SettingSpec("max_request_bytes", 64 * 1024 * 1024, "Largest accepted request body (bytes, after gunzip).", int),
     SettingSpec("max_trace_bytes", 256 * 1024 * 1024, "Largest trace (bytes of span content).", int),
     SettingSpec("max_spans_per_trace", 100_000, "Most spans kept for one trace.", int),
@@ -54,6 +61,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("retention_interval_s", 300.0, "Seconds between retention passes.", float),
     SettingSpec("auth", False, "Require authentication.", _bool),
     SettingSpec("insecure_no_auth", False, "Allow binding a non-loopback address without auth.", _bool),
+    SettingSpec("admin_password", "", "Password of the first admin ('admin'), set on first start with auth; "
+                "empty = a one-time password printed once."),
+    SettingSpec("session_ttl_hours", 12.0, "Lifetime of a UI sign-in session (hours).", float),
+    SettingSpec("login_max_failures", 5,
+                "Failed sign-ins allowed per user name per window (x10 per client address; 0 = no limit).", int),
+    SettingSpec("login_window_s", 300.0, "Window (seconds) over which failed sign-ins are counted.", float),
     SettingSpec("log_level", "info", "Log level: debug, info, warning, error."),
 )
 
@@ -67,6 +80,11 @@ class Settings:
     store: str = "sqlite:///./tracelake.db"
     artifacts: str = "./tracelake-artifacts"
     lake: str = "./tracelake-lake"
+    lake_sync_interval_s: float = 2.0
+    lake_maintenance_interval_s: float = 3600.0
+    lake_vacuum_retention_hours: float = 168.0
+    lake_catalog: str = "tracelake"
+    lake_sql_timeout_s: float = 60.0
     max_request_bytes: int = 64 * 1024 * 1024
     max_trace_bytes: int = 256 * 1024 * 1024
     max_spans_per_trace: int = 100_000
@@ -81,6 +99,10 @@ class Settings:
     retention_interval_s: float = 300.0
     auth: bool = False
     insecure_no_auth: bool = False
+    admin_password: str = field(default="", repr=False)  # a secret: never in a repr or a log
+    session_ttl_hours: float = 12.0
+    login_max_failures: int = 5
+    login_window_s: float = 300.0
     log_level: str = "info"
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tracelake.auth.service import start_auth
 from tracelake.errors import InvalidRequest, NotFound, TracelakeError
 from tracelake.server.context import AppContext
 from tracelake.server.limits import IngestLimiter
@@ -17,6 +19,9 @@ from tracelake.server.responses import JSONResponse, error_response
 from tracelake.server.routes import all_routes
 from tracelake.settings import Settings
 from tracelake.store.base import Store
+
+if TYPE_CHECKING:
+    from tracelake.lake.worker import LakeWorker
 
 log = logging.getLogger("tracelake.server")
 
@@ -53,25 +58,42 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         limiter=IngestLimiter(settings.ingest_rate, settings.ingest_burst, settings.experiment_ingest_rate),
     )
     retention = RetentionWorker(ctx)
+    lake = _lake_worker(store, settings)
+    auth = start_auth(settings, store) if settings.auth else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         retention.start()
+        if lake is not None:
+            lake.start()
         try:
             yield
         finally:
+            if lake is not None:
+                lake.stop()
             retention.stop()
             writer.close()
             if owns_store:
                 store.close()
 
-    app = Starlette(routes=all_routes(), lifespan=lifespan, exception_handlers={
-        TracelakeError: _tracelake_error,
-        HTTPException: _http_error,
-        Exception: _unexpected_error,
-    })
+    app = Starlette(routes=all_routes(), lifespan=lifespan, middleware=auth.middleware() if auth else [],
+                    exception_handlers={
+                        TracelakeError: _tracelake_error,
+                        HTTPException: _http_error,
+                        Exception: _unexpected_error,
+                    })
     app.state.ctx = ctx
+    app.state.auth = auth
+    app.state.lake = lake
     return app
+
+
+def _lake_worker(store: Store, settings: Settings) -> LakeWorker | None:
+    """The lake sync + maintenance worker (lake/worker.py); the sync reads the SQL store's change log."""
+    from tracelake.lake.worker import LakeWorker
+    from tracelake.store.sql.store import SqlStore
+
+    return LakeWorker(store, settings) if isinstance(store, SqlStore) else None
 
 
 async def _tracelake_error(request: Request, exc: Exception) -> Response:

@@ -8,4 +8,8 @@ def all_routes() -> list[BaseRoute]:
     from tracelake.server.routes import assessments, experiments, health, mlflow_artifacts, otlp, traces
 
     return [*health.routes, *otlp.routes, *experiments.routes, *traces.routes, *assessments.routes,
+            *__import__("tracelake.server.routes.auth", fromlist=["routes"]).routes,  # users, tokens, sign-in
+            *__import__("tracelake.server.routes.lake", fromlist=["routes"]).routes,  # lake tables + SQL
+            *__import__("tracelake.server.routes.ui", fromlist=["routes"]).routes,  # web UI + /api/tracelake
+            *__import__("tracelake.server.routes.masking", fromlist=["routes"]).routes,  # masking rules
             *mlflow_artifacts.routes]

@@ -7,6 +7,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from tracelake.auth.context import readable_experiment_ids
 from tracelake.entities import TraceInfo
 from tracelake.entities.trace import TRACE_ID_PREFIX, TraceState
 from tracelake.errors import InvalidRequest
@@ -120,8 +121,12 @@ async def batch_get_traces(request: Request) -> JSONResponse:
 
 async def search_traces(request: Request) -> JSONResponse:
     data = await params(request)
+    # Only experiments the caller may read (all of them with auth off); none readable: no traces.
+    experiment_ids = await readable_experiment_ids(request, _experiment_ids(data))
+    if not experiment_ids:
+        return JSONResponse({"traces": []})
     page = await run_in_threadpool(
-        ctx(request).store.search_traces, _experiment_ids(data), opt_str(data, "filter"),
+        ctx(request).store.search_traces, experiment_ids, opt_str(data, "filter"),
         str_list(data, "order_by") or None,
         opt_int(data, "max_results", 100, minimum=1, maximum=MAX_SEARCH_RESULTS), opt_str(data, "page_token"),
     )

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Float, String, and_, func, literal, or_, select, true, tuple_
+from sqlalchemy import BigInteger, Boolean, Float, String, and_, func, literal, literal_column, or_, select, true, tuple_
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement, Select
@@ -227,7 +227,8 @@ def _or_empty(col: ColumnElement[Any]) -> ColumnElement[Any]:
 
 
 def _or_no_duration(col: ColumnElement[Any]) -> ColumnElement[Any]:
-    return func.coalesce(col, literal(_NO_DURATION, BigInteger()))
+    # a constant, not a bound parameter, so the expression index ix_traces_exp_duration matches
+    return func.coalesce(col, literal_column(str(_NO_DURATION), BigInteger()))
 
 
 # Sort expressions are never NULL (nullable columns are coalesced to a sentinel), so the

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -43,7 +44,13 @@ def test_migration_creates_the_auth_tables_as_declared(store_uri: str) -> None:
     engine = make_engine(store_uri)
     try:
         with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+            # Expression indexes cannot be reflected; the store's migration test checks them by name.
+            opts = {"compare_type": True,
+                    "include_object": lambda obj, name, kind, reflected, other: name != "ix_traces_exp_duration"}
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based index")
+                warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified expression-based index")
+                diff = compare_metadata(MigrationContext.configure(conn, opts=opts), metadata)
     finally:
         engine.dispose()
     assert diff == []

@@ -89,6 +89,16 @@ def _delete_tag(w: World, role: str) -> httpx.Response:
     return _send("DELETE", "/api/3.0/mlflow/traces/{w.trace_id}/tags", lambda w, _: {"key": "doomed"})(w, role)
 
 
+def _delete_masking_rule(path: str) -> Call:
+    """Delete a rule the admin just added under ``path`` (global, or the world's experiment's)."""
+    def call(w: World, role: str) -> httpx.Response:
+        created = w.client.post(path.format(w=w), headers=w.as_admin(),
+                                json={"kind": "regex", "pattern": "never-matches-[0-9]{40}"})
+        assert created.status_code == 200, created.text
+        return _send("DELETE", f"/api/tracelake/masking-rules/{created.json()['rule_id']}")(w, role)
+    return call
+
+
 def _delete_assessment(w: World, role: str) -> httpx.Response:
     created = w.client.post(f"/api/3.0/mlflow/traces/{w.trace_id}/assessments", headers=w.as_admin(),
                             json={"assessment": feedback(w.trace_id)})
@@ -151,10 +161,25 @@ FAMILIES = [
     Family("ui experiments page", _get("/"), page(SIGNED_IN)),
     Family("ui traces page", _get("/experiments/{w.experiment_id}"), page(READ)),
     Family("ui trace page", _get("/experiments/{w.experiment_id}/traces/{w.trace_id}"), page(READ)),
+    Family("ui sessions page", _get("/experiments/{w.experiment_id}/sessions"), page(READ)),
+    Family("ui monitoring page", _get("/experiments/{w.experiment_id}/monitoring"), page(READ)),
     Family("ui api experiments", _get(f"{_TL}/experiments"), SIGNED_IN),
     Family("ui api traces", _get(_TL + "/experiments/{w.experiment_id}/traces"), READ),
+    Family("ui api sessions", _get(_TL + "/experiments/{w.experiment_id}/sessions"), READ),
+    Family("ui api metrics", _get(_TL + "/experiments/{w.experiment_id}/metrics"), READ),
     Family("ui api trace", _get(_TL + "/traces/{w.trace_id}"), READ),
     Family("ui api export", _send("POST", f"{_TL}/traces/export", lambda w, r: {"trace_ids": [w.trace_id]}), READ),
+    # masking rules: global ones are the admins'; an experiment's are read by its readers, changed by its managers
+    Family("global masking rules", _get(f"{_TL}/masking-rules"), ADMIN),
+    Family("global masking rule add", _send("POST", f"{_TL}/masking-rules", lambda w, r: {
+        "kind": "regex", "pattern": "never-matches-[0-9]{40}"}), ADMIN),
+    Family("global masking rule delete", _delete_masking_rule(f"{_TL}/masking-rules"), ADMIN),
+    Family("experiment masking rules", _get(_TL + "/experiments/{w.experiment_id}/masking-rules"), READ),
+    Family("experiment masking rule add", _send("POST", _TL + "/experiments/{w.experiment_id}/masking-rules",
+                                                lambda w, r: {"kind": "regex", "pattern": "never-matches-[0-9]{40}"}),
+           MANAGE),
+    Family("experiment masking rule delete",
+           _delete_masking_rule(_TL + "/experiments/{w.experiment_id}/masking-rules"), MANAGE),
     # users, groups, tokens, permissions
     Family("me", _get(f"{_TL}/users/me"), SIGNED_IN),
     Family("own tokens", _get(f"{_TL}/tokens"), SIGNED_IN),
@@ -183,5 +208,9 @@ def test_permission_matrix(world: World, family: Family, role: str) -> None:
         assert response.json()["error_code"] == "UNAUTHENTICATED"
     if expected == 404 and role == "other":
         # worded exactly as for something that does not exist: nothing tells it apart
-        assert response.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+        if family.expected[0] == 303:  # a page: the web UI's HTML 404 page, as for a missing experiment
+            assert response.headers["content-type"].startswith("text/html")
+            assert "404 · Not found" in response.text
+        else:
+            assert response.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
         assert "permission" not in response.text.lower()

@@ -84,6 +84,7 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         request = Request({**scope, **child}, receive)
+        principal: Principal | None = None
         try:
             principal = await self._authenticate(request)
             if principal is None:
@@ -100,7 +101,7 @@ class AuthMiddleware:
                 _check_csrf(request, principal)
             targets = await self._authorize(rule, principal, request)
         except TracelakeError as exc:
-            await _error(exc)(scope, receive, send)
+            await _refusal(rule, exc, principal, {**scope, **child})(scope, receive, send)
             return
         set_principal(scope, principal)
         if rule.after is None:
@@ -150,8 +151,10 @@ class AuthMiddleware:
     def _check_experiments(self, principal: Principal, targets: Targets, privilege: str) -> None:
         if principal.is_admin:
             return
+        if targets.admin_only:
+            raise PermissionDenied("admin permission is required")
         # (experiment id, the 404 message a missing object of the kind named would get)
-        checks = [(e, f"No experiment with id '{e}'") for e in targets.experiment_ids]
+        checks = [(e, targets.not_found or f"No experiment with id '{e}'") for e in targets.experiment_ids]
         if targets.trace_ids:
             owners = self.service.experiments_of_traces(targets.trace_ids)
             for trace_id in targets.trace_ids:
@@ -208,6 +211,16 @@ def _error(exc: TracelakeError) -> Response:
     if isinstance(exc, Unauthenticated):
         response.headers["WWW-Authenticate"] = 'Bearer realm="tracelake"'
     return response
+
+
+def _refusal(rule: Rule, exc: TracelakeError, principal: Principal | None, scope: Scope) -> Response:
+    """The answer to a refused request: the rule's own error page (the web UI's HTML) once the
+    caller is known, else JSON."""
+    if rule.error_page is None or principal is None:
+        return _error(exc)
+    page_scope = {**scope, "state": {**scope.get("state", {})}}
+    set_principal(page_scope, principal)  # the page shows who is signed in
+    return rule.error_page(Request(page_scope), exc)
 
 
 def _match(scope: Scope) -> tuple[BaseRoute | None, dict[str, Any]]:

@@ -28,10 +28,11 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from tracelake.auth.model import EDIT, MANAGE, READ, Principal, SecurableType
-from tracelake.errors import InvalidRequest
+from tracelake.errors import InvalidRequest, NotFound, TracelakeError
 from tracelake.server.requests import params, require_str, str_list
 from tracelake.server.routes._util import API_PREFIXES
 
@@ -53,9 +54,13 @@ class Targets:
     experiment_names: tuple[str, ...] = ()  # must exist and be readable (404 otherwise)
     new_experiment_names: tuple[str, ...] = ()  # OTLP by name: created when missing
     securable: tuple[str, str] | None = None  # (type, id) for the permission API
+    admin_only: bool = False  # the object belongs to no experiment (a global masking rule): admins only
+    not_found: str | None = None  # the 404 message for an unreadable experiment (default: no such experiment)
 
 
 Target = Callable[[Request], Awaitable[Targets]]
+# Renders a refusal (404/403) of a rule's check as the response to send, e.g. the web UI's HTML page.
+ErrorPage = Callable[[Request, TracelakeError], Response]
 # An after-hook sees the handler's 200 response body before the client does and returns the
 # body to send: it grants the creator of an experiment MANAGE, or filters a listing.
 AfterHook = Callable[[Any, Principal, Targets, bytes], bytes]
@@ -67,6 +72,7 @@ class Rule:
     privilege: str | None = None
     target: Target | None = field(default=None, compare=False)
     after: AfterHook | None = field(default=None, compare=False)
+    error_page: ErrorPage | None = field(default=None, compare=False)
 
     def describe(self) -> str:
         return f"{self.access.value} {self.privilege}" if self.privilege else self.access.value
@@ -80,6 +86,18 @@ SECURABLE = Rule(Access.SECURABLE, MANAGE)  # target set below
 
 def experiment(privilege: str, target: Target, after: AfterHook | None = None) -> Rule:
     return Rule(Access.EXPERIMENT, privilege, target, after)
+
+
+def ui_error_page(request: Request, exc: TracelakeError) -> Response:
+    from tracelake.ui.views import error_page
+
+    return error_page(request, exc)
+
+
+def ui_page(privilege: str, target: Target) -> Rule:
+    """A web UI page of an experiment: refused as the UI's own HTML error page, so an experiment
+    the caller may not read looks exactly like a missing one."""
+    return Rule(Access.EXPERIMENT, privilege, target, error_page=ui_error_page)
 
 
 # -- targets: how a rule finds what the request acts on ------------------------------------------
@@ -188,6 +206,25 @@ def both(*parts: Target) -> Target:
     return target
 
 
+def masking_rule_path(key: str = "rule_id") -> Target:
+    """The experiment a masking rule belongs to; a global rule is for admins only."""
+    async def target(request: Request) -> Targets:
+        from starlette.concurrency import run_in_threadpool
+
+        raw = str(request.path_params[key])
+        if not raw.isdigit():
+            raise InvalidRequest(f"rule id must be an integer, got {raw!r}")
+        missing = f"No masking rule with id {int(raw)}"  # the store's wording
+        rules = await run_in_threadpool(request.app.state.ctx.store.list_masking_rules, None)
+        found = next((r for r in rules if int(r["rule_id"]) == int(raw)), None)
+        if found is None:
+            raise NotFound(missing)
+        if found["experiment_id"] is None:
+            return Targets(admin_only=True)
+        return Targets(experiment_ids=(str(found["experiment_id"]),), not_found=missing)
+    return target
+
+
 def securable_param() -> Target:
     async def target(request: Request) -> Targets:
         data = await params(request)
@@ -277,9 +314,10 @@ TABLE: list[tuple[tuple[str, ...], list[str], Rule]] = [
     (("PUT",), _api(_TRACES_JSON), experiment(EDIT, experiment_path())),
     (("GET",), _api("/3.0/mlflow/server-info"), AUTHENTICATED),
     # server-side masking rules (server/routes/masking.py): global ones are the admins'; an
-    # experiment's are visible to its readers and changed by its managers
+    # experiment's are visible to its readers and changed by its managers (deleting one by its
+    # id needs MANAGE on the rule's experiment; a global rule, admin)
     (("GET", "POST"), [f"{_TL}/masking-rules"], ADMIN),
-    (("DELETE",), [f"{_TL}/masking-rules/{{rule_id}}"], ADMIN),  # the path names no experiment
+    (("DELETE",), [f"{_TL}/masking-rules/{{rule_id}}"], experiment(MANAGE, masking_rule_path())),
     (("GET",), [f"{_TL}/experiments/{{experiment_id}}/masking-rules"], experiment(READ, experiment_path())),
     (("POST",), [f"{_TL}/experiments/{{experiment_id}}/masking-rules"], experiment(MANAGE, experiment_path())),
     # users, groups, tokens, permissions (server/routes/auth.py)
@@ -294,17 +332,18 @@ TABLE: list[tuple[tuple[str, ...], list[str], Rule]] = [
     (("GET", "POST"), [f"{_TL}/tokens"], AUTHENTICATED),  # the caller's own tokens
     (("DELETE",), [f"{_TL}/tokens/{{token_id:int}}"], AUTHENTICATED),  # own (admins: any)
     (("GET", "POST", "DELETE"), [f"{_TL}/permissions"], Rule(Access.SECURABLE, MANAGE, securable_param())),
-    # web UI pages (server/routes/ui.py). TODO(ui): "/" must list only readable experiments
-    # (tracelake.auth.readable_experiment_ids); it is HTML, so no after-hook can filter it.
+    # web UI pages (server/routes/ui.py): "/" lists only readable experiments (the handler filters
+    # with tracelake.auth.readable_experiment_ids); an experiment's pages answer a caller who may
+    # not read it with the UI's HTML 404 page, exactly as for a missing experiment
     (("GET",), ["/"], AUTHENTICATED),
     (("GET",), ["/static/{path:path}"], PUBLIC),
     (("GET",), ["/experiments/{experiment_id}", "/experiments/{experiment_id}/sessions",
                 "/experiments/{experiment_id}/sessions/{session_id:path}",
-                "/experiments/{experiment_id}/monitoring"], experiment(READ, experiment_path())),
+                "/experiments/{experiment_id}/monitoring"], ui_page(READ, experiment_path())),
     (("GET",), ["/experiments/{experiment_id}/traces/{trace_id}"],
-     experiment(READ, both(experiment_path(), trace_path()))),
-    # the UI's JSON (server/routes/ui_api.py)
-    (("GET",), [f"{_TL}/experiments"], Rule(Access.AUTHENTICATED, after=readable_only("experiments", "id"))),
+     ui_page(READ, both(experiment_path(), trace_path()))),
+    # the UI's JSON (server/routes/ui_api.py): the experiments listing filters in the handler
+    (("GET",), [f"{_TL}/experiments"], AUTHENTICATED),
     (("GET",), [f"{_TL}/experiments/{{experiment_id}}/{part}"
                 for part in ("traces", "changes", "sessions", "metrics")], experiment(READ, experiment_path())),
     (("POST",), [f"{_TL}/traces/export"], experiment(READ, trace_list())),

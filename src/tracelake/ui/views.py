@@ -24,7 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from tracelake.errors import BadFilter, NotFound, TracelakeError
 from tracelake.store.sql import overview
 from tracelake.store.sql.store import SqlStore
-from tracelake.ui import icons, present
+from tracelake.ui import access, icons, present
 from tracelake.ui.assets import Assets
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -47,7 +47,8 @@ def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(default=True),
                       trim_blocks=True, lstrip_blocks=True)
     env.globals.update(static=lambda rel: assets().url(rel), sprite=icons.sprite, type_icon=icons.type_icon_id,
-                       urlquote=lambda s: quote(str(s), safe=""), modules=lambda: assets().modules())
+                       urlquote=lambda s: quote(str(s), safe=""), modules=lambda: assets().modules(),
+                       csrf_token=access.csrf_token, user_menu=access.user_menu)
     env.filters.update(duration=fmt_duration, number=fmt_number, percent=fmt_percent, cost=fmt_cost)
     return env
 
@@ -107,7 +108,9 @@ async def _experiment(request: Request) -> tuple[str, str, int]:
 # -- pages ----------------------------------------------------------------------------
 
 async def experiments_page(request: Request) -> Response:
-    found = await run_in_threadpool(overview.experiment_overviews, _store(request), int(time.time() * 1000))
+    store = _store(request)
+    visible = await access.visible_experiment_ids(request, store)
+    found = await run_in_threadpool(overview.experiment_overviews, store, int(time.time() * 1000), 1000, visible)
     return render(request, "experiments.html", title="Experiments", page="experiments", experiments=found)
 
 

@@ -37,7 +37,7 @@ from tracelake.server.responses import JSONResponse
 from tracelake.server.routes._util import ctx
 from tracelake.store.sql import overview
 from tracelake.store.sql.store import SqlStore
-from tracelake.ui import present
+from tracelake.ui import access, present
 
 PREFIX = "/api/tracelake"
 MAX_EXPORT = 1000
@@ -67,7 +67,10 @@ def experiment_json(e: overview.ExperimentOverview) -> dict[str, Any]:
 
 
 async def list_experiments(request: Request) -> JSONResponse:
-    found = await run_in_threadpool(overview.experiment_overviews, _store(request), int(time.time() * 1000))
+    """Only the experiments the caller may read, when auth is on."""
+    store = _store(request)
+    visible = await access.visible_experiment_ids(request, store)
+    found = await run_in_threadpool(overview.experiment_overviews, store, int(time.time() * 1000), 1000, visible)
     return JSONResponse({"experiments": [experiment_json(e) for e in found]})
 
 

@@ -59,8 +59,20 @@ class ExperimentOverview:
         return self.errors_7d / self.requests_7d if self.requests_7d else None
 
 
-def experiment_overviews(store: SqlStore, now_ms: int, limit: int = 1000) -> list[ExperimentOverview]:
-    """Active experiments, most recently active first, with counts and a 7-day error rate."""
+def active_experiment_ids(store: SqlStore) -> list[str]:
+    """Ids of every active experiment (the candidates a caller's read grants are checked against)."""
+    e = experiments.c
+    with store.read() as conn:
+        return [str(r) for r in conn.execute(select(e.experiment_id).where(e.lifecycle_stage == "active")
+                                             .order_by(e.experiment_id)).scalars()]
+
+
+def experiment_overviews(store: SqlStore, now_ms: int, limit: int = 1000,
+                         experiment_ids: list[str] | None = None) -> list[ExperimentOverview]:
+    """Active experiments, most recently active first, with counts and a 7-day error rate; only
+    those of ``experiment_ids`` when given (None: all)."""
+    if experiment_ids is not None and not experiment_ids:
+        return []
     since = now_ms // 60_000 - ERROR_RATE_WINDOW_MINUTES
     e = experiments.c
     last = (select(func.max(traces.c.request_time)).where(traces.c.experiment_id == e.experiment_id)
@@ -68,9 +80,12 @@ def experiment_overviews(store: SqlStore, now_ms: int, limit: int = 1000) -> lis
     window = and_(rollups.c.experiment_id == e.experiment_id, rollups.c.minute >= since)
     requests = select(func.coalesce(func.sum(rollups.c.requests), 0)).where(window).scalar_subquery()
     errors = select(func.coalesce(func.sum(rollups.c.errors), 0)).where(window).scalar_subquery()
-    inner = (select(e.experiment_id, e.name, e.creation_time, e.trace_count, last.label("last_time"),
+    query = (select(e.experiment_id, e.name, e.creation_time, e.trace_count, last.label("last_time"),
                     requests.label("requests"), errors.label("errors"))
-             .where(e.lifecycle_stage == "active").subquery())
+             .where(e.lifecycle_stage == "active"))
+    if experiment_ids is not None:
+        query = query.where(e.experiment_id.in_(sorted({exp_id_int(x) for x in experiment_ids})))
+    inner = query.subquery()
     stmt = (select(inner).order_by(func.coalesce(inner.c.last_time, inner.c.creation_time).desc(),
                                    inner.c.experiment_id.desc()).limit(limit))
     with store.read() as conn:

@@ -22,8 +22,25 @@ function withParams(url, params) {
   return s ? `${url}?${s}` : url;
 }
 
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+// The signed-in session's CSRF token (rendered into <meta name="csrf-token"> when auth is on);
+// null without auth, when no header is needed.
+export function csrfToken() {
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return (meta && meta.content) || null;
+}
+
+// Headers for a request: every unsafe one (POST/PATCH/DELETE/PUT) carries X-CSRF-Token.
+export function requestHeaders(method, extra = {}) {
+  const headers = { Accept: "application/json", ...extra };
+  const token = csrfToken();
+  if (token && !SAFE_METHODS.has(method.toUpperCase())) headers["X-CSRF-Token"] = token;
+  return headers;
+}
+
 async function request(method, url, { params, body, signal } = {}) {
-  const init = { method, headers: { Accept: "application/json" }, signal };
+  const init = { method, headers: requestHeaders(method), signal, credentials: "same-origin" };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);

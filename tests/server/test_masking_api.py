@@ -66,3 +66,10 @@ def test_bad_rules_are_400_and_unknown_ones_404(client):
     assert client.post("/api/tracelake/experiments/999/masking-rules",
                        json={"kind": "regex", "pattern": "x"}).status_code == 404
     assert client.delete("/api/tracelake/masking-rules/12345").status_code == 404
+
+
+def test_experiment_list_does_not_show_global_rules(client):
+    client.post("/api/tracelake/masking-rules", json={"kind": "regex", "pattern": "secret-global"})
+    client.post("/api/tracelake/experiments/0/masking-rules", json={"kind": "regex", "pattern": "mine"})
+    patterns = [r["pattern"] for r in client.get("/api/tracelake/experiments/0/masking-rules").json()["rules"]]
+    assert patterns == ["mine"]

@@ -27,8 +27,9 @@ def _experiment_id(request: Request) -> str | None:
 async def list_rules(request: Request) -> JSONResponse:
     experiment_id = _experiment_id(request)
     rules = await run_in_threadpool(ctx(request).store.list_masking_rules, experiment_id)
-    if experiment_id is None:  # the global list shows global rules only
-        rules = [r for r in rules if r["experiment_id"] is None]
+    # Each list shows its own rules only: global rules are admin business, and an
+    # experiment's readers do not see their patterns.
+    rules = [r for r in rules if r["experiment_id"] == experiment_id]
     return JSONResponse({"rules": rules})
 
 

@@ -72,3 +72,16 @@ def test_monitoring_charts_requests_errors_latency_tokens_and_cost(ui: Page, ser
     expect(ui.locator('#range button[data-minutes="60"]')).to_have_attribute("aria-pressed", "true")
     ui.locator("#charts .chart-svg").first.hover()
     expect(ui.locator("#charts .chart-tip").first).to_be_visible()
+
+
+def test_monitoring_lists_lake_tables_with_row_counts_and_freshness(ui: Page, server: Server) -> None:
+    eid = server.create_experiment("lake-view")
+    for i in range(3):
+        server.send(eid, chat_trace(f"lake {i}"))
+    ui.goto(f"{server.url}/experiments/{eid}/monitoring")
+    traces_row = ui.locator('#lake-body tr[data-table$=".traces"]')
+    # the in-server sync lands the traces within seconds; the page refreshes the list every 5 s
+    expect(traces_row.locator("td").nth(1)).to_have_text("3", timeout=60_000)
+    expect(traces_row.locator("td").nth(5)).to_have_text("caught up", timeout=60_000)
+    expect(ui.locator('#lake-body tr[data-table$=".spans"]')).to_have_count(1)
+    shot(ui, "monitoring-lake")

@@ -2,7 +2,7 @@
 import { get } from "./api.js";
 import { h, pageData, toast } from "./dom.js";
 import { chart } from "./charts.js";
-import { compact, cost, duration, percent } from "./format.js";
+import { compact, cost, duration, number, percent, relative } from "./format.js";
 
 const { experiment_id: experimentId } = pageData();
 const chartsEl = document.getElementById("charts");
@@ -61,3 +61,42 @@ range.addEventListener("click", (event) => {
   if (b) load(Number(b.dataset.minutes));
 });
 load(1440);
+
+// Lake tables: freshness and row counts, from /api/tracelake/lake/tables.
+const lakeBody = document.getElementById("lake-body");
+
+function bytes(n) {
+  if (n === null || n === undefined) return "—";
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
+  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
+}
+
+function freshness(t) {
+  if (!t.exists) return "not created yet";
+  if (t.synced_through_seq === null || t.synced_through_seq === undefined) return "—";
+  if (t.lag_s === 0) return "caught up";
+  return t.lag_s === null || t.lag_s === undefined ? "behind" : `behind, last write ${duration(t.lag_s * 1000)} ago`;
+}
+
+async function loadLake() {
+  let res;
+  try {
+    res = await get("/api/tracelake/lake/tables");
+  } catch (err) {
+    lakeBody.replaceChildren(h("tr", {}, h("td", { colspan: "6", class: "muted" }, `Lake unavailable: ${err.message}`)));
+    return;
+  }
+  lakeBody.replaceChildren(...res.tables.map((t) => h("tr", { "data-table": t.name },
+    h("td", {}, h("code", {}, t.name)),
+    h("td", { class: "num" }, t.rows === null || t.rows === undefined ? "—" : number(t.rows)),
+    h("td", { class: "num" }, t.files === null || t.files === undefined ? "—" : number(t.files)),
+    h("td", { class: "num" }, bytes(t.size_bytes)),
+    h("td", {}, t.last_commit_ms ? relative(t.last_commit_ms) : "—"),
+    h("td", {}, freshness(t)))));
+  lakeBody.dataset.ready = "true";
+}
+
+loadLake();
+setInterval(loadLake, 5000);

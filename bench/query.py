@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import free_port, percentile, rss_mb, start_mlflow, start_tracelake, stop  # noqa: E402
-from ingest import Load, build_requests, create_experiment  # noqa: E402
+from ingest import Load, create_experiment  # noqa: E402
 
 QUERIES = [
     ("newest page", None),

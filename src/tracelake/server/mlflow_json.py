@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from tracelake.entities import Assessment, AssessmentSource, Experiment, Span, TraceInfo
+from tracelake.entities import Assessment, AssessmentSource, Experiment, Span, Trace, TraceInfo
 from tracelake.errors import InvalidRequest
 
 _STATUS_TO_MLFLOW = {"OK": "STATUS_CODE_OK", "ERROR": "STATUS_CODE_ERROR", "UNSET": "STATUS_CODE_UNSET"}
@@ -195,7 +195,7 @@ def any_value(value: Any) -> dict[str, Any]:
     return {"string_value": str(value)}
 
 
-def _json_value(text: str | None) -> Any:
+def json_value(text: str | None) -> Any:
     """Inputs/outputs are stored as JSON text; MLflow wants the structured value back."""
     if text is None:
         return None
@@ -212,9 +212,9 @@ def span_json(span: Span) -> dict[str, Any]:
     attributes["mlflow.traceRequestId"] = span.request_id
     attributes["mlflow.spanType"] = span.span_type
     if span.inputs is not None:
-        attributes["mlflow.spanInputs"] = _json_value(span.inputs)
+        attributes["mlflow.spanInputs"] = json_value(span.inputs)
     if span.outputs is not None:
-        attributes["mlflow.spanOutputs"] = _json_value(span.outputs)
+        attributes["mlflow.spanOutputs"] = json_value(span.outputs)
     if span.input_tokens is not None or span.output_tokens is not None:
         attributes["mlflow.chat.tokenUsage"] = {
             "input_tokens": span.input_tokens or 0, "output_tokens": span.output_tokens or 0,
@@ -235,3 +235,8 @@ def span_json(span: Span) -> dict[str, Any]:
                    "message": span.status_message},
     }
     return out
+
+
+def trace_json(trace: Trace) -> dict[str, Any]:
+    """A whole trace as MLflow's GetTrace/batchGet answer it: info + OTel proto spans."""
+    return {"trace_info": trace_info_json(trace.info), "spans": [span_json(s) for s in trace.spans]}

@@ -12,6 +12,7 @@ import orjson
 
 from tracelake.entities import Assessment, Span, TraceInfo
 from tracelake.entities.trace import METADATA_SESSION, METADATA_USER
+from tracelake.server.mlflow_json import json_value
 from tracelake.store.sql import overview
 from tracelake.store.sql.overview import SpanIndexPage
 from tracelake.store.sql.store import SqlStore
@@ -125,16 +126,6 @@ def span_index_json(page: SpanIndexPage) -> dict[str, Any]:
     if page.next_page_token:
         out["next_page_token"] = page.next_page_token
     return out
-
-
-def json_value(text: str | None) -> Any:
-    """Stored JSON text back to a value; text that is not JSON stays a string."""
-    if text is None:
-        return None
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return text
 
 
 def span_detail_json(span: Span) -> dict[str, Any]:

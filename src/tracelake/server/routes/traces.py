@@ -11,7 +11,7 @@ from tracelake.auth.context import readable_experiment_ids
 from tracelake.entities import TraceInfo
 from tracelake.entities.trace import TRACE_ID_PREFIX, TraceState
 from tracelake.errors import InvalidRequest
-from tracelake.server.mlflow_json import duration_to_ms, span_json, timestamp_to_ms, trace_info_json
+from tracelake.server.mlflow_json import duration_to_ms, timestamp_to_ms, trace_info_json, trace_json
 from tracelake.server.requests import opt_int, opt_str, params, require_str, str_list
 from tracelake.server.responses import JSONResponse
 from tracelake.server.routes._util import api_routes, ctx
@@ -97,8 +97,7 @@ async def get_trace(request: Request) -> JSONResponse:
         ctx(request).store.get_trace, trace_id, opt_int(data, "max_spans", None, minimum=1),
         opt_str(data, "span_page_token"),
     )
-    out: dict[str, Any] = {"trace": {"trace_info": trace_info_json(trace.info),
-                                     "spans": [span_json(s) for s in trace.spans]}}
+    out: dict[str, Any] = {"trace": trace_json(trace)}
     if trace.next_span_page_token:
         out["next_span_page_token"] = trace.next_span_page_token
     return JSONResponse(out)
@@ -113,7 +112,7 @@ async def batch_get_traces(request: Request) -> JSONResponse:
         out = []
         for trace_id in ids:
             trace = store.get_trace(trace_id)
-            out.append({"trace_info": trace_info_json(trace.info), "spans": [span_json(s) for s in trace.spans]})
+            out.append(trace_json(trace))
         return out
 
     return JSONResponse({"traces": await run_in_threadpool(load)})

@@ -31,7 +31,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tracelake.errors import BadFilter, InvalidRequest
-from tracelake.server.mlflow_json import span_json, trace_info_json
+from tracelake.server.mlflow_json import trace_json
 from tracelake.server.requests import opt_int, opt_str, params, str_list
 from tracelake.server.responses import JSONResponse
 from tracelake.server.routes._util import ctx
@@ -162,7 +162,7 @@ async def export_traces(request: Request) -> JSONResponse:
         out = []
         for trace_id in ids:
             trace = store.get_trace(trace_id)
-            out.append({"trace_info": trace_info_json(trace.info), "spans": [span_json(s) for s in trace.spans]})
+            out.append(trace_json(trace))
         return out
 
     return JSONResponse({"traces": await run_in_threadpool(load)})

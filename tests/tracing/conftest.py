@@ -61,11 +61,13 @@ class Received:
 
 
 class Collector:
-    """A local HTTP server recording POSTs; ``replies`` scripts the next answers (default 200)."""
+    """A local HTTP server recording POSTs; ``replies`` scripts the next answers (default 200);
+    POSTs to a path in ``missing`` are answered 404 before any scripted reply is used."""
 
     def __init__(self, port: int = 0) -> None:
         self.requests: list[Received] = []
         self.replies: list[tuple[int, dict[str, str]]] = []
+        self.missing: set[str] = set()
         collector = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -77,7 +79,10 @@ class Collector:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 collector.requests.append(Received(self.path, headers, body, self.client_address[1]))
-                status, extra = collector.replies.pop(0) if collector.replies else (200, {})
+                if self.path in collector.missing:
+                    status, extra = 404, {}
+                else:
+                    status, extra = collector.replies.pop(0) if collector.replies else (200, {})
                 self.send_response(status)
                 for key, value in extra.items():
                     self.send_header(key, value)

@@ -46,6 +46,16 @@ def _parse_positive_float(text: str) -> float:
     return value
 
 
+COMPRESSIONS = ("auto", "gzip", "none")
+
+
+def _parse_compression(text: str) -> str:
+    value = text.strip().lower()
+    if value not in COMPRESSIONS:
+        raise ValueError(f"compression must be one of {', '.join(COMPRESSIONS)}, got {text!r}")
+    return value
+
+
 def _opt_str(text: str) -> str | None:
     return text.strip() or None
 
@@ -79,6 +89,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_value_bytes", DEFAULT_MAX_VALUE_BYTES,
             "Largest JSON text kept for one input/output value; longer ones are truncated with a marker.",
             _parse_positive_int),
+    Setting("export_compression", "auto", "gzip or none for export requests; auto: gzip unless the server "
+            "is on this machine (localhost, 127.0.0.0/8, ::1), where it would cost CPU and save nothing.",
+            _parse_compression),
     Setting("export_timeout_s", 10.0, "HTTP timeout of one export request (seconds).", _parse_positive_float),
     Setting("exit_flush_timeout_s", 5.0, "Longest wait for the final flush at interpreter exit (seconds).",
             _parse_positive_float),
@@ -99,6 +112,7 @@ class TracingConfig:
     max_export_batch_size: int = 512
     schedule_delay_s: float = 1.0
     max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
+    export_compression: str = "auto"
     export_timeout_s: float = 10.0
     exit_flush_timeout_s: float = 5.0
 

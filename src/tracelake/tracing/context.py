@@ -14,7 +14,7 @@ import functools
 import logging
 from typing import Any, Callable, Mapping, TypeVar
 
-from tracelake.entities.trace import METADATA_SESSION, METADATA_USER
+from tracelake.entities.trace import METADATA_SESSION, METADATA_USER, TRACE_ID_PREFIX
 from tracelake.tracing import span as _span
 from tracelake.tracing._log import log_rate_limited
 from tracelake.tracing.span import CURRENT, Span
@@ -30,8 +30,8 @@ def get_current_span() -> Span | None:
 
 def get_last_trace_id() -> str | None:
     """The ``tr-<32 hex>`` id of the last trace whose root span ended in this process."""
-    trace = _span.last_trace()
-    return trace.request_id if trace is not None else None
+    trace_id = _span.last_trace_id()
+    return f"{TRACE_ID_PREFIX}{trace_id:032x}" if trace_id else None
 
 
 def update_current_trace(tags: Mapping[str, Any] | None = None, metadata: Mapping[str, Any] | None = None,
@@ -48,7 +48,7 @@ def update_current_trace(tags: Mapping[str, Any] | None = None, metadata: Mappin
         log_rate_limited("update_current_trace", logging.WARNING,
                          "tracelake.update_current_trace() called with no active span; ignored")
         return
-    trace = span._trace
+    trace = span.trace_data()
     if tags:
         if trace.tags is None:
             trace.tags = {}

@@ -64,7 +64,7 @@ def _wrap_sync(fn: Any, name: str, span_type: str, attrs: dict[str, Any] | None,
             return fn(*args, **kwargs)
         span = Span(name, span_type, current.get())
         token = current.set(span)
-        if span._trace.sampled:
+        if span._sampled:
             span._inputs = capture(args, kwargs)
             if attrs:
                 span._attributes = attrs.copy()
@@ -75,7 +75,7 @@ def _wrap_sync(fn: Any, name: str, span_type: str, attrs: dict[str, Any] | None,
             span.fail(exc)
             raise
         current.reset(token)
-        if span._trace.sampled:
+        if span._sampled:
             span._outputs = to_json(result, rt.max_value_bytes)
         span.end()
         return result
@@ -93,7 +93,7 @@ def _wrap_async(fn: Any, name: str, span_type: str, attrs: dict[str, Any] | None
             return await fn(*args, **kwargs)
         span = Span(name, span_type, current.get())
         token = current.set(span)
-        if span._trace.sampled:
+        if span._sampled:
             span._inputs = capture(args, kwargs)
             if attrs:
                 span._attributes = attrs.copy()
@@ -104,7 +104,7 @@ def _wrap_async(fn: Any, name: str, span_type: str, attrs: dict[str, Any] | None
             span.fail(exc)
             raise
         current.reset(token)
-        if span._trace.sampled:
+        if span._sampled:
             span._outputs = to_json(result, rt.max_value_bytes)
         span.end()
         return result
@@ -113,7 +113,7 @@ def _wrap_async(fn: Any, name: str, span_type: str, attrs: dict[str, Any] | None
 
 
 def _finish_stream(span: Span, chunks: list[Any], reducer: Reducer | None) -> None:
-    if span._trace.sampled:
+    if span._sampled:
         output: Any = chunks
         if reducer is not None:
             try:
@@ -136,7 +136,7 @@ def _wrap_gen(fn: Any, name: str, span_type: str, attrs: dict[str, Any] | None, 
         if not (rt.enabled if rt.ready else rt.ensure_ready()):
             return (yield from fn(*args, **kwargs))
         span = Span(name, span_type, current.get())
-        if span._trace.sampled:
+        if span._sampled:
             span._inputs = capture(args, kwargs)
             if attrs:
                 span._attributes = attrs.copy()
@@ -194,7 +194,7 @@ def _wrap_async_gen(fn: Any, name: str, span_type: str, attrs: dict[str, Any] | 
                 yield item
             return
         span = Span(name, span_type, current.get())
-        if span._trace.sampled:
+        if span._sampled:
             span._inputs = capture(args, kwargs)
             if attrs:
                 span._attributes = attrs.copy()

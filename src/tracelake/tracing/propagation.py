@@ -62,8 +62,8 @@ def inject(carrier: MutableMapping[str, str] | None = None) -> MutableMapping[st
     carrier = {} if carrier is None else carrier
     current = CURRENT.get()
     if current.__class__ is Span:
-        carrier[TRACEPARENT] = format_traceparent(current._trace.trace_id, current._span_id,  # type: ignore[union-attr]
-                                                  current._trace.sampled)  # type: ignore[union-attr]
+        carrier[TRACEPARENT] = format_traceparent(current._trace_id, current._span_id,  # type: ignore[union-attr]
+                                                  current._sampled)  # type: ignore[union-attr]
     elif current is not None:  # a remote parent with no local span: pass it on unchanged
         carrier[TRACEPARENT] = format_traceparent(current.trace_id, current.span_id,  # type: ignore[union-attr]
                                                   current.sampled)  # type: ignore[union-attr]

@@ -34,7 +34,8 @@ def _exporter_for_uri(config: TracingConfig) -> SpanExporter | None:
 
         return TracelakeServerExporter(uri, experiment_id=config.experiment_id,
                                        experiment_name=config.experiment_name, token=config.token,
-                                       service_name=config.service_name, timeout_s=config.export_timeout_s)
+                                       service_name=config.service_name, timeout_s=config.export_timeout_s,
+                                       compression=config.export_compression)
     if scheme == "file":
         from tracelake.tracing.exporters.file import FileSpanExporter
 

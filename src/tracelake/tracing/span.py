@@ -1,4 +1,4 @@
-"""The live span (what ``start_span`` and ``@trace`` create) and the per-trace state it shares.
+"""The live span (what ``start_span`` and ``@trace`` create) and its trace-level data.
 
 Hot-path object: ``__slots__``, integer ids from ``random.getrandbits``, ``time.time_ns``; inputs
 and outputs are kept as the JSON text encoded at the call site. Hex ids, attribute dictionaries
@@ -48,29 +48,25 @@ CURRENT: ContextVar[Span | RemoteParent | None] = ContextVar("tracelake.current_
 SUPPRESSED: ContextVar[bool] = ContextVar("tracelake.suppressed", default=False)
 
 
-class TraceState:
-    """What the spans of one trace share: id, sampling decision, trace-level tags/metadata, tokens."""
+class TraceData:
+    """Trace-level data set while the trace runs (tags, metadata, client request id, summed token
+    usage). Held by the local root span, created on first use: most traces never need one."""
 
-    __slots__ = ("trace_id", "sampled", "tags", "metadata", "client_request_id", "usage")
+    __slots__ = ("tags", "metadata", "client_request_id", "usage")
 
-    def __init__(self, trace_id: int, sampled: bool) -> None:
-        self.trace_id = trace_id
-        self.sampled = sampled
+    def __init__(self) -> None:
         self.tags: dict[str, str] | None = None
         self.metadata: dict[str, str] | None = None
         self.client_request_id: str | None = None
         self.usage: list[int] | None = None  # [input, output, total] summed over the spans
 
-    @property
-    def request_id(self) -> str:
-        return f"{TRACE_ID_PREFIX}{self.trace_id:032x}"
+
+_last_trace_id = 0  # of the last local root span that ended
 
 
-_last_trace: TraceState | None = None
-
-
-def last_trace() -> TraceState | None:
-    return _last_trace
+def last_trace_id() -> int:
+    """The integer trace id of the last local root span that ended in this process (0: none)."""
+    return _last_trace_id
 
 
 def _exception_type(exc: BaseException) -> str:
@@ -81,29 +77,34 @@ def _exception_type(exc: BaseException) -> str:
 class Span:
     """One timed operation. Use it as a context manager (``with start_span(...) as span``)."""
 
-    __slots__ = ("_trace", "_span_id", "_parent_id", "_is_root", "name", "span_type", "start_time_ns",
-                 "end_time_ns", "_inputs", "_outputs", "_attributes", "_events", "_status",
-                 "_status_message", "_usage", "_token")
+    # The trace's id and sampling decision are copied into every span; the trace-level data lives
+    # on the local root (``_root`` is None for the root itself, so no span refers to itself).
+    __slots__ = ("_trace_id", "_sampled", "_root", "_trace_data", "_span_id", "_parent_id", "name",
+                 "span_type", "start_time_ns", "end_time_ns", "_inputs", "_outputs", "_attributes",
+                 "_events", "_status", "_status_message", "_usage", "_token")
 
     def __init__(self, name: str, span_type: str, parent: Span | RemoteParent | None) -> None:
         if parent is not None and parent.__class__ is Span:
-            self._trace = parent._trace
+            self._trace_id = parent._trace_id
+            self._sampled = parent._sampled
+            self._root = parent._root or parent
             self._parent_id = parent._span_id
-            self._is_root = False
         elif parent is None:
             ratio = RUNTIME.sampling_ratio
-            sampled = (ratio >= 1.0 or _random() < ratio) and not SUPPRESSED.get()
-            self._trace = TraceState(_getrandbits(128) or 1, sampled)
+            self._trace_id = _getrandbits(128) or 1
+            self._sampled = (ratio >= 1.0 or _random() < ratio) and not SUPPRESSED.get()
+            self._root = None
             self._parent_id = 0
-            self._is_root = True
         else:  # a remote parent: this span is the local root of a distributed trace
-            self._trace = TraceState(parent.trace_id, parent.sampled and not SUPPRESSED.get())
+            self._trace_id = parent.trace_id
+            self._sampled = parent.sampled and not SUPPRESSED.get()
+            self._root = None
             self._parent_id = parent.span_id
-            self._is_root = True
         self._span_id = _getrandbits(64) or 1
         self.name = name
         self.span_type = span_type
         self._inputs = self._outputs = self._attributes = self._events = self._usage = self._token = None
+        self._trace_data = None
         self._status = 0
         self._status_message = ""
         self.end_time_ns = 0
@@ -113,11 +114,11 @@ class Span:
     @property
     def trace_id(self) -> str:
         """The MLflow trace id: ``tr-`` + 32 hex."""
-        return f"{TRACE_ID_PREFIX}{self._trace.trace_id:032x}"
+        return f"{TRACE_ID_PREFIX}{self._trace_id:032x}"
 
     @property
     def otel_trace_id(self) -> str:
-        return f"{self._trace.trace_id:032x}"
+        return f"{self._trace_id:032x}"
 
     @property
     def span_id(self) -> str:
@@ -130,11 +131,19 @@ class Span:
     @property
     def is_root(self) -> bool:
         """True for the first span of this trace in this process."""
-        return self._is_root
+        return self._root is None
 
     @property
     def sampled(self) -> bool:
-        return self._trace.sampled
+        return self._sampled
+
+    def trace_data(self) -> TraceData:
+        """The trace-level data of this span's trace (on its local root), created if needed."""
+        root = self._root or self
+        data = root._trace_data
+        if data is None:
+            data = root._trace_data = TraceData()
+        return data
 
     # -- content ------------------------------------------------------------------------------
     @property
@@ -169,12 +178,12 @@ class Span:
 
     def set_inputs(self, inputs: Any) -> None:
         """Record the inputs (encoded to JSON now: later mutations of ``inputs`` are not seen)."""
-        if self._trace.sampled:
+        if self._sampled:
             self._inputs = to_json(inputs, RUNTIME.max_value_bytes)
 
     def set_outputs(self, outputs: Any) -> None:
         """Record the outputs (encoded to JSON now)."""
-        if self._trace.sampled:
+        if self._sampled:
             self._outputs = to_json(outputs, RUNTIME.max_value_bytes)
 
     def set_attribute(self, key: str, value: Any) -> None:
@@ -228,24 +237,24 @@ class Span:
     # -- lifecycle ----------------------------------------------------------------------------
     def end(self) -> None:
         """End the span (idempotent) and hand it to the exporter."""
-        global _last_trace
+        global _last_trace_id
         if self.end_time_ns:
             return
         self.end_time_ns = _time_ns()
         if self._status == 0:
             self._status = 1
-        tr = self._trace
         usage = self._usage
         if usage is not None:
-            if tr.usage is None:
-                tr.usage = [0, 0, 0]
-            total = tr.usage
+            data = self.trace_data()
+            if data.usage is None:
+                data.usage = [0, 0, 0]
+            total = data.usage
             total[0] += usage[0]
             total[1] += usage[1]
             total[2] += usage[2]
-        if self._is_root:
-            _last_trace = tr
-        if tr.sampled:
+        if self._root is None:
+            _last_trace_id = self._trace_id
+        if self._sampled:
             processor = RUNTIME.processor
             if processor is not None:
                 processor.on_end(self)

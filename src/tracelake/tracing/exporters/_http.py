@@ -2,13 +2,16 @@
 
 Retried: connection errors and timeouts, 429 and 5xx (``Retry-After`` is honoured, capped).
 Not retried: other 4xx (the payload will not get better). Failures are logged, rate-limited,
-never raised. Used from the export thread only; a forked child opens its own connection.
+never raised, except the statuses a caller lists as ``unsupported`` (the server does not speak
+this endpoint or format): ``EndpointUnsupported`` lets the caller fall back to another one.
+Used from the export thread only; a forked child opens its own connection.
 """
 from __future__ import annotations
 
 import email.utils
 import gzip
 import http.client
+import ipaddress
 import logging
 import os
 import random
@@ -41,6 +44,25 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def is_loopback(url: str) -> bool:
+    """True when ``url``'s host is this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class EndpointUnsupported(Exception):
+    """The server answered a status the caller listed as "does not speak this endpoint"."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
 
 
 class HttpSender:
@@ -79,8 +101,11 @@ class HttpSender:
             self._conn = cls(self._host, self._port, timeout=self._timeout_s)
         return self._conn
 
-    def post(self, body: bytes) -> bool:
-        """Send ``body``; True when the server accepted it (2xx)."""
+    def post(self, body: bytes, *, unsupported: frozenset[int] = frozenset()) -> bool:
+        """Send ``body``; True when the server accepted it (2xx).
+
+        Raises ``EndpointUnsupported`` when the answer's status is in ``unsupported``.
+        """
         if self._compress:
             body = gzip.compress(body, compresslevel=1, mtime=0)  # fast; zlib releases the GIL
         policy = self._retry
@@ -107,6 +132,8 @@ class HttpSender:
             else:
                 if 200 <= status < 300:
                     return True
+                if status in unsupported:
+                    raise EndpointUnsupported(status)
                 problem = f"HTTP {status}: {payload[:200]!r}"
                 if status not in _RETRY_STATUS:
                     log_rate_limited(f"http-{self.url}-{status}", logging.WARNING,

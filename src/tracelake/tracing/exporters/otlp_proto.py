@@ -76,7 +76,7 @@ def _attributes(field: int, attrs: Mapping[str, Any]) -> bytes:
 
 def encode_span(span: Span) -> bytes:
     parts = [
-        _len_field(1, span._trace.trace_id.to_bytes(16, "big")),
+        _len_field(1, span._trace_id.to_bytes(16, "big")),
         _len_field(2, span._span_id.to_bytes(8, "big")),
     ]
     if span._parent_id:

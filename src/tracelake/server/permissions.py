@@ -168,10 +168,11 @@ def start_trace_location() -> Target:
     return target
 
 
-def otlp_experiments() -> Target:
+def otlp_experiments(decode: Callable[..., Any] | None = None) -> Target:
     """The experiments an OTLP export writes to, chosen exactly as the ingest route chooses them:
     the experiment header, else the experiment-name header, else each resource's attributes
-    (the body is decoded only in that last case)."""
+    (the body is decoded only in that last case, by ``decode``: OTLP's ``decode_request`` unless
+    another format's decoder with the same signature is given)."""
     async def target(request: Request) -> Targets:
         headers = request.headers
         by_id = headers.get("x-tracelake-experiment-id") or headers.get("x-mlflow-experiment-id")
@@ -188,13 +189,19 @@ def otlp_experiments() -> Target:
         limit = request.app.state.ctx.settings.max_request_bytes
         body = await read_body(request, limit)
         decoded = await run_in_threadpool(
-            decode_request, body, headers.get("content-type"), headers.get("content-encoding"),
+            decode or decode_request, body, headers.get("content-type"), headers.get("content-encoding"),
             max_bytes=limit, default_experiment_id="0", header_experiment_id=None)
         ids = tuple(dict.fromkeys(b.experiment_id for b in decoded.batches if b.experiment_id))
         names = tuple(dict.fromkeys(getattr(b, "experiment_name", None) for b in decoded.batches
                                     if not b.experiment_id and getattr(b, "experiment_name", None)))
         return Targets(experiment_ids=ids, new_experiment_names=names)
     return target
+
+
+def _decode_native(*args: Any, **kwargs: Any) -> Any:
+    from tracelake.ingest.native import decode_native_request
+
+    return decode_native_request(*args, **kwargs)
 
 
 def both(*parts: Target) -> Target:
@@ -288,6 +295,7 @@ TABLE: list[tuple[tuple[str, ...], list[str], Rule]] = [
     (("GET",), ["/health", "/version", f"{_TL}/version"], PUBLIC),
     # OTLP ingest: EDIT on every experiment written to (creating one by name makes you its MANAGEr)
     (("POST",), ["/v1/traces"], experiment(EDIT, otlp_experiments(), grant_creator)),
+    (("POST",), [f"{_TL}/v1/spans"], experiment(EDIT, otlp_experiments(_decode_native), grant_creator)),
     # experiments
     (("POST",), _api(f"{_EXP}/create"), Rule(Access.AUTHENTICATED, after=grant_creator)),
     (("GET", "POST"), _api(f"{_EXP}/search"), LISTS_EXPERIMENTS),

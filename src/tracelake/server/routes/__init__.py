@@ -12,4 +12,5 @@ def all_routes() -> list[BaseRoute]:
             *__import__("tracelake.server.routes.lake", fromlist=["routes"]).routes,  # lake tables + SQL
             *__import__("tracelake.server.routes.ui", fromlist=["routes"]).routes,  # web UI + /api/tracelake
             *__import__("tracelake.server.routes.masking", fromlist=["routes"]).routes,  # masking rules
+            *__import__("tracelake.server.routes.native", fromlist=["routes"]).routes,  # SDK's native ingest
             *mlflow_artifacts.routes]

@@ -1,14 +1,21 @@
 """Entities to and from the JSON shapes of MLflow's REST API (proto3 JSON mapping)."""
 from __future__ import annotations
 
-import base64
+import gc
+import threading
+from binascii import b2a_base64
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import orjson
 
-from tracelake.entities import Assessment, AssessmentSource, Experiment, Span, Trace, TraceInfo
+from tracelake.entities import Assessment, AssessmentSource, Experiment, TraceInfo
+from tracelake.entities.trace import hex_from_trace_id
 from tracelake.errors import InvalidRequest
+from tracelake.store.sql.traces import TraceRows
 
 _STATUS_TO_MLFLOW = {"OK": "STATUS_CODE_OK", "ERROR": "STATUS_CODE_ERROR", "UNSET": "STATUS_CODE_UNSET"}
 
@@ -173,11 +180,26 @@ def trace_info_json(info: TraceInfo) -> dict[str, Any]:
 def _b64_id(hex_id: str | None) -> str:
     if not hex_id:
         return ""
-    return base64.b64encode(bytes.fromhex(hex_id)).decode()
+    return b2a_base64(bytes.fromhex(hex_id), newline=False).decode("ascii")
 
 
 def any_value(value: Any) -> dict[str, Any]:
     """A Python value as an OTLP AnyValue in proto JSON (snake_case), as MLflow's server sends."""
+    kind = type(value)  # exact types first: what orjson decodes to, the hot path of GetTrace
+    if kind is str:
+        return {"string_value": value}
+    if kind is int:
+        return {"int_value": value}
+    if kind is dict:
+        return {"kvlist_value": {"values": [{"key": str(k), "value": any_value(v)} for k, v in value.items()]}}
+    if kind is list:
+        return {"array_value": {"values": [any_value(v) for v in value]}}
+    if kind is bool:
+        return {"bool_value": value}
+    if kind is float:
+        return {"double_value": value}
+    if value is None:
+        return {}
     if isinstance(value, bool):
         return {"bool_value": value}
     if isinstance(value, int):
@@ -190,8 +212,6 @@ def any_value(value: Any) -> dict[str, Any]:
         return {"kvlist_value": {"values": [{"key": str(k), "value": any_value(v)} for k, v in value.items()]}}
     if isinstance(value, (list, tuple)):
         return {"array_value": {"values": [any_value(v) for v in value]}}
-    if value is None:
-        return {}
     return {"string_value": str(value)}
 
 
@@ -205,38 +225,172 @@ def json_value(text: str | None) -> Any:
         return text
 
 
-def span_json(span: Span) -> dict[str, Any]:
-    """A span as OpenTelemetry ``Span`` proto JSON, the shape MLflow's GetTrace answers with:
-    base64 ids, typed attribute values (the client JSON-encodes each one back)."""
-    attributes: dict[str, Any] = dict(span.attributes)
-    attributes["mlflow.traceRequestId"] = span.request_id
-    attributes["mlflow.spanType"] = span.span_type
-    if span.inputs is not None:
-        attributes["mlflow.spanInputs"] = json_value(span.inputs)
-    if span.outputs is not None:
-        attributes["mlflow.spanOutputs"] = json_value(span.outputs)
-    if span.input_tokens is not None or span.output_tokens is not None:
-        attributes["mlflow.chat.tokenUsage"] = {
-            "input_tokens": span.input_tokens or 0, "output_tokens": span.output_tokens or 0,
-            "total_tokens": span.total_tokens or (span.input_tokens or 0) + (span.output_tokens or 0),
-        }
-    out: dict[str, Any] = {
-        "trace_id": _b64_id(span.trace_id),
-        "span_id": _b64_id(span.span_id),
-        "parent_span_id": _b64_id(span.parent_span_id),
-        "name": span.name,
-        "start_time_unix_nano": span.start_time_ns,
-        "end_time_unix_nano": span.end_time_ns or 0,
-        "attributes": [{"key": k, "value": any_value(v)} for k, v in attributes.items()],
-        "events": [{"time_unix_nano": e.time_ns, "name": e.name,
-                    "attributes": [{"key": k, "value": any_value(v)} for k, v in e.attributes.items()]}
-                   for e in span.events],
-        "status": {"code": _STATUS_TO_MLFLOW.get(span.status_code, "STATUS_CODE_UNSET"),
-                   "message": span.status_message},
-    }
-    return out
+_gc_lock = threading.Lock()
+_gc_pauses = 0
+_gc_was_enabled = True
 
 
-def trace_json(trace: Trace) -> dict[str, Any]:
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a big answer is built.
+
+    A 10,000-span trace is some 200,000 new dicts and lists; each few hundred of them start a
+    collection, and the full ones walk every object of the process again, which doubled the
+    time to answer. Nothing built here is cyclic garbage and the pause lasts one answer
+    (reference counting still frees everything as usual); overlapping pauses from several
+    threads end when the last one does."""
+    global _gc_pauses, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+def trace_json(found: TraceRows) -> dict[str, Any]:
     """A whole trace as MLflow's GetTrace/batchGet answer it: info + OTel proto spans."""
-    return {"trace_info": trace_info_json(trace.info), "spans": [span_json(s) for s in trace.spans]}
+    return {"trace_info": trace_info_json(found.info), "spans": _SpanEncoder(found).spans()}
+
+
+# -- spans as OpenTelemetry proto JSON, straight from the rows -------------------------
+#
+# GetTrace of a 10,000-span trace must answer in well under 200 ms, so spans go from database
+# rows to the output dicts directly (no ``Span`` entities), and what repeats across the spans
+# of a trace is built once per trace and shared: a span's attribute list apart from its
+# inputs/outputs/token usage (same stored attributes + span type => same entries), statuses,
+# base64 ids of parents, short input/output values. The dicts are only ever serialised, so
+# sharing them is safe.
+
+_INPUTS, _OUTPUTS, _TOKENS = object(), object(), object()  # per-span slots of an attribute template
+_REUSE_TEXT = 256  # inputs/outputs up to this many characters are converted once per trace
+
+
+@dataclass(slots=True)
+class _Attributes:
+    """The attribute entries shared by spans with the same stored attributes and span type;
+    ``None`` at the positions each span fills with its own inputs, outputs or token usage."""
+
+    entries: list[dict[str, Any] | None]
+    inputs_at: int
+    outputs_at: int
+    tokens_at: int
+    per_span: bool  # any of the three
+
+
+class _SpanEncoder:
+    """Span rows of one trace (``SPAN_READ_COLUMNS``) → OpenTelemetry ``Span`` proto JSON, the shape
+    MLflow's GetTrace answers with: base64 ids, typed attribute values (the client JSON-encodes
+    each one back), MLflow's ``mlflow.*`` attributes from the span's columns."""
+
+    def __init__(self, found: TraceRows) -> None:
+        self.found = found
+        self.request_id = found.info.trace_id
+        self.trace_b64 = _b64_id(hex_from_trace_id(self.request_id))
+        self.ids: dict[str, str] = {}
+        self.templates: dict[tuple[Any, ...], _Attributes] = {}
+        self.values: dict[str, dict[str, Any]] = {}
+        self.statuses: dict[Any, dict[str, str]] = {}  # by code, or (code, message)
+        self.usages: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def spans(self) -> list[dict[str, Any]]:
+        content = self.found.content
+        ids, templates, statuses, values = self.ids, self.templates, self.statuses, self.values
+        trace_b64, value, template, usage = self.trace_b64, self.value, self.template, self.usage
+        fromhex = bytes.fromhex
+        out = []
+        append = out.append
+        for (span_id, parent_id, name, start, end, code, message, span_type, inputs, outputs, attributes, events,
+             input_tokens, output_tokens, total_tokens, content_uri, _kind, _model, _cost) in self.found.spans:
+            if content_uri is not None:
+                blob = content.get(span_id) or {}
+                inputs, outputs = blob.get("inputs"), blob.get("outputs")
+                attributes, events = blob.get("attributes"), blob.get("events")
+            has_tokens = input_tokens is not None or output_tokens is not None
+            key = (attributes, span_type, inputs is not None, outputs is not None, has_tokens)
+            shared = templates.get(key) or template(key)
+            entries = shared.entries
+            if shared.per_span:
+                entries = entries.copy()
+                if inputs is not None:
+                    entries[shared.inputs_at] = {"key": "mlflow.spanInputs",
+                                                 "value": values.get(inputs) or value(inputs)}
+                if outputs is not None:
+                    entries[shared.outputs_at] = {"key": "mlflow.spanOutputs",
+                                                  "value": values.get(outputs) or value(outputs)}
+                if has_tokens:
+                    entries[shared.tokens_at] = usage(input_tokens, output_tokens, total_tokens)
+            b64 = ids[span_id] = b2a_base64(fromhex(span_id), newline=False).decode()
+            status = statuses.get(code if not message else (code, message)) or self.status(code, message)
+            append({
+                "trace_id": trace_b64,
+                "span_id": b64,
+                "parent_span_id": (ids.get(parent_id) or _b64_id(parent_id)) if parent_id else "",
+                "name": name,
+                "start_time_unix_nano": start,
+                "end_time_unix_nano": end or 0,
+                "attributes": entries,
+                "events": _events_json(events) if events else [],
+                "status": status,
+            })
+        return out
+
+    def status(self, code: str, message: str) -> dict[str, str]:
+        found = self.statuses[code if not message else (code, message)] = {
+            "code": _STATUS_TO_MLFLOW.get(code, "STATUS_CODE_UNSET"), "message": message}
+        return found
+
+    def template(self, key: tuple[Any, ...]) -> _Attributes:
+        """The attribute list for stored ``attributes`` text and span type, in the order MLflow
+        gives it: stored keys first, then the ``mlflow.*`` ones this store keeps in columns."""
+        text, span_type, has_inputs, has_outputs, has_tokens = key
+        attributes: dict[str, Any] = dict(orjson.loads(text)) if text else {}
+        attributes["mlflow.traceRequestId"] = self.request_id
+        attributes["mlflow.spanType"] = span_type
+        if has_inputs:
+            attributes["mlflow.spanInputs"] = _INPUTS
+        if has_outputs:
+            attributes["mlflow.spanOutputs"] = _OUTPUTS
+        if has_tokens:
+            attributes["mlflow.chat.tokenUsage"] = _TOKENS
+        entries: list[dict[str, Any] | None] = []
+        at = {_INPUTS: -1, _OUTPUTS: -1, _TOKENS: -1}
+        for k, v in attributes.items():
+            if v is _INPUTS or v is _OUTPUTS or v is _TOKENS:
+                at[v] = len(entries)
+                entries.append(None)
+            else:
+                entries.append({"key": k, "value": any_value(v)})
+        shared = self.templates[key] = _Attributes(entries, at[_INPUTS], at[_OUTPUTS], at[_TOKENS],
+                                                   has_inputs or has_outputs or has_tokens)
+        return shared
+
+    def value(self, text: str) -> dict[str, Any]:
+        """An input/output JSON text as an AnyValue (the text itself when it is not JSON)."""
+        if len(text) > _REUSE_TEXT:
+            return any_value(json_value(text))
+        found = self.values.get(text)
+        if found is None:
+            found = self.values[text] = any_value(json_value(text))
+        return found
+
+    def usage(self, input_tokens: int | None, output_tokens: int | None, total_tokens: int | None) -> dict[str, Any]:
+        key = (input_tokens, output_tokens, total_tokens)
+        found = self.usages.get(key)
+        if found is None:
+            found = self.usages[key] = {"key": "mlflow.chat.tokenUsage", "value": any_value({
+                "input_tokens": input_tokens or 0, "output_tokens": output_tokens or 0,
+                "total_tokens": total_tokens or (input_tokens or 0) + (output_tokens or 0)})}
+        return found
+
+
+def _events_json(text: str) -> list[dict[str, Any]]:
+    return [{"time_unix_nano": e["time_ns"], "name": e["name"],
+             "attributes": [{"key": k, "value": any_value(v)} for k, v in (e.get("attributes") or {}).items()]}
+            for e in orjson.loads(text)]

@@ -25,13 +25,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from tracelake.errors import BadFilter, InvalidRequest
-from tracelake.server.mlflow_json import trace_json
+from tracelake.server.mlflow_json import gc_paused, trace_json
 from tracelake.server.requests import opt_int, opt_str, params, str_list
 from tracelake.server.responses import JSONResponse
 from tracelake.server.routes._util import ctx
@@ -149,7 +150,7 @@ async def span_detail(request: Request) -> JSONResponse:
     return JSONResponse({"span": present.span_detail_json(span)})
 
 
-async def export_traces(request: Request) -> JSONResponse:
+async def export_traces(request: Request) -> Response:
     data = await params(request)
     ids = str_list(data, "trace_ids")
     if not ids:
@@ -158,14 +159,11 @@ async def export_traces(request: Request) -> JSONResponse:
         raise InvalidRequest(f"export at most {MAX_EXPORT} traces at a time")
     store = _store(request)
 
-    def load() -> list[dict[str, Any]]:
-        out = []
-        for trace_id in ids:
-            trace = store.get_trace(trace_id)
-            out.append(trace_json(trace))
-        return out
+    def answer() -> bytes:
+        with gc_paused():
+            return orjson.dumps({"traces": [trace_json(store.read_trace(trace_id)) for trace_id in ids]})
 
-    return JSONResponse({"traces": await run_in_threadpool(load)})
+    return Response(await run_in_threadpool(answer), media_type="application/json")
 
 
 routes = [

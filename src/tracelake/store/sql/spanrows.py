@@ -98,13 +98,16 @@ def trace_prefix(artifact_location: str, trace_id: str) -> str:
     return join_uri(artifact_location, "traces", trace_id)
 
 
-def span_from_row(row: Any, content: dict[str, str | None] | None = None) -> Span:
-    """A ``Span`` from a ``spans`` row; ``content`` is the offloaded blob, decoded."""
-    src: Any = content if content is not None else row._mapping
-    attributes = src["attributes"]
-    events = src["events"]
+def span_from_row(row: Any, content: dict[str, str | None] | None = None, trace_id: str | None = None) -> Span:
+    """A ``Span`` from a ``spans`` row; ``content`` is the offloaded blob, decoded.
+
+    ``trace_id`` ("tr-" + hex) is for rows selected without their ``trace_id`` column."""
+    if content is None:
+        inputs, outputs, attributes, events = row.inputs, row.outputs, row.attributes, row.events
+    else:
+        inputs, outputs, attributes, events = (content.get(key) for key in _CONTENT)
     return Span(
-        trace_id=row.trace_id.removeprefix("tr-"),
+        trace_id=(trace_id or row.trace_id).removeprefix("tr-"),
         span_id=row.span_id,
         parent_span_id=row.parent_span_id,
         name=row.name,
@@ -113,8 +116,8 @@ def span_from_row(row: Any, content: dict[str, str | None] | None = None) -> Spa
         status_code=row.status_code,
         status_message=row.status_message,
         span_type=row.span_type,
-        inputs=src["inputs"],
-        outputs=src["outputs"],
+        inputs=inputs,
+        outputs=outputs,
         attributes=orjson.loads(attributes) if attributes else {},
         events=[SpanEvent(e["name"], e["time_ns"], e.get("attributes") or {}) for e in orjson.loads(events)]
         if events else [],

@@ -23,6 +23,7 @@ from tracelake.tracing.serialize import attribute_value, to_json
 _getrandbits = random.getrandbits
 _random = random.random
 _time_ns = time.time_ns
+_LOW64 = (1 << 64) - 1
 
 STATUS_NAMES = (SpanStatus.UNSET, SpanStatus.OK, SpanStatus.ERROR)  # index = OTLP status code
 TOKEN_USAGE_KEY = "mlflow.chat.tokenUsage"
@@ -89,9 +90,12 @@ class Span:
             self._sampled = parent._sampled
             self._root = parent._root or parent
             self._parent_id = parent._span_id
+            self._span_id = _getrandbits(64) or 1
         elif parent is None:
             ratio = RUNTIME.sampling_ratio
-            self._trace_id = _getrandbits(128) or 1
+            ids = _getrandbits(192)  # trace id and span id in one call
+            self._trace_id = (ids >> 64) or 1
+            self._span_id = (ids & _LOW64) or 1
             self._sampled = (ratio >= 1.0 or _random() < ratio) and not SUPPRESSED.get()
             self._root = None
             self._parent_id = 0
@@ -100,7 +104,7 @@ class Span:
             self._sampled = parent.sampled and not SUPPRESSED.get()
             self._root = None
             self._parent_id = parent.span_id
-        self._span_id = _getrandbits(64) or 1
+            self._span_id = _getrandbits(64) or 1
         self.name = name
         self.span_type = span_type
         self._inputs = self._outputs = self._attributes = self._events = self._usage = self._token = None

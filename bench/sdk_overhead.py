@@ -8,7 +8,10 @@ A sink HTTP server (a separate process, so it does not compete for this process'
 global OpenTelemetry provider, so sharing a process would skew both), traces ``noop(i)`` N times
 with a live exporter to the sink, then flushes. Cost per span = (traced loop + flush - bare loop) / N.
 
-- tracelake: ``@tracelake.trace`` (inputs and output captured), server exporter (OTLP/JSON + gzip).
+- tracelake: ``@tracelake.trace`` (inputs and output captured), server exporter: the native batch
+             (the sink answers 200 to it, as a tracelake server does), not gzip'd since the sink
+             is on this machine (``export_compression=auto``; ``--gzip`` forces gzip, as for a
+             remote server).
 - mlflow:    ``@mlflow.trace`` (inputs and output captured), exporting OTLP/HTTP protobuf to the
              same sink (``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``; mlflow's own batch processor).
 - otel:      ``tracer.start_as_current_span`` + ``BatchSpanProcessor`` + ``OTLPSpanExporter``
@@ -119,7 +122,8 @@ def _setup(sdk: str, n: int, sink: str):  # type: ignore[no-untyped-def]
         sys.path.insert(0, SRC)
         import tracelake
 
-        tracelake.configure(tracking_uri=sink, experiment_name="bench", max_queue_size=queue)
+        tracelake.configure(tracking_uri=sink, experiment_name="bench", max_queue_size=queue,
+                            export_compression=os.environ.get("BENCH_COMPRESSION", "auto"))
         return (lambda: tracelake.flush(600), tracelake.trace(noop),
                 lambda: tracelake.get_export_stats().dropped)
     if sdk == "mlflow":
@@ -189,6 +193,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000, help="spans per SDK")
     parser.add_argument("--mlflow-n", type=int, default=10_000, help="spans for mlflow (it is slow)")
     parser.add_argument("--unreachable", action="store_true", help="also trace 1,000,000 spans, server down")
+    parser.add_argument("--gzip", action="store_true", help="tracelake gzips its requests (as to a remote server)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--sink", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -196,6 +201,8 @@ def main() -> None:
         print(json.dumps(child(args.child, args.n, args.sink)))
         return
 
+    if args.gzip:
+        os.environ["BENCH_COMPRESSION"] = "gzip"  # read by the tracelake child
     port = free_port()
     sink_proc = subprocess.Popen([sys.executable, "-c", f"import sys; sys.path.insert(0, {HERE!r}); "
                                   f"import sdk_overhead; sdk_overhead.run_sink({port})"])
@@ -207,7 +214,8 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.05)
-        print(f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}; sink {sink} (separate process)")
+        print(f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}; sink {sink} (separate process); "
+              f"tracelake compression: {'gzip' if args.gzip else 'auto (none: the sink is local)'}")
         results = {"tracelake": spawn("tracelake", args.n, sink),
                    "otel": spawn("otel", args.n, sink),
                    "mlflow": spawn("mlflow", args.mlflow_n, sink)}

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from tracelake.entities import Span, SpanEvent
-from tracelake.server.mlflow_json import any_value, gc_paused, json_value, trace_json
+from tracelake.server.mlflow_json import any_value, json_value, trace_json, without_gc
 from tracelake.store.base import SpanBatch
 from tracelake.store.sql.store import SqlStore
 
@@ -60,9 +60,9 @@ def varied_spans() -> list[Span]:
     return [
         span(1, name="root", span_type="AGENT", inputs='{"q": "hi"}', outputs='"answer"', status_code="OK"),
         # same stored attributes and span type, different content: share a template, not values
-        span(2, 1, 10, span_type="TOOL", attributes=dict(tool), inputs='{"i": 1}', outputs='{"ok": true}'),
-        span(3, 1, 10, span_type="TOOL", attributes=dict(tool), inputs='{"i": 2}', outputs='{"ok": true}'),
         span(4, 1, 10, span_type="TOOL", attributes=dict(tool)),  # same start: ordered by span id
+        span(3, 1, 10, span_type="TOOL", attributes=dict(tool), inputs='{"i": 2}', outputs='{"ok": true}'),
+        span(2, 1, 10, span_type="TOOL", attributes=dict(tool), inputs='{"i": 1}', outputs='{"ok": true}'),
         span(5, 1, 20, span_type="LLM", input_tokens=12, output_tokens=3, model="m",
              attributes={"gen_ai.request.model": "m", "temperature": 0.5, "stream": False, "n": 2,
                          "stop": ["a", "b"], "nested": {"k": [1, {"x": None}]}, "mlflow.spanInputs": "stale"},
@@ -131,15 +131,13 @@ def test_gc_pauses_overlap_and_restore_collection() -> None:
     release = threading.Event()
 
     def other() -> None:
-        with gc_paused():
-            inside.set()
-            release.wait(5)
+        inside.set()
+        release.wait(5)
 
-    thread = threading.Thread(target=other)
+    thread = threading.Thread(target=without_gc, args=(other,))
     thread.start()
     assert inside.wait(5)
-    with gc_paused():
-        assert not gc.isenabled()
+    assert without_gc(gc.isenabled) is False
     assert not gc.isenabled()  # the other thread's pause is still on
     release.set()
     thread.join(5)
@@ -147,6 +145,9 @@ def test_gc_pauses_overlap_and_restore_collection() -> None:
 
 
 def test_gc_pause_ends_when_the_answer_fails() -> None:
-    with pytest.raises(ValueError), gc_paused():
+    def fail() -> None:
         raise ValueError("no such trace")
+
+    with pytest.raises(ValueError):
+        without_gc(fail)
     assert gc.isenabled()

@@ -4,11 +4,10 @@ from __future__ import annotations
 import gc
 import threading
 from binascii import b2a_base64
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -17,6 +16,7 @@ from tracelake.entities.trace import hex_from_trace_id
 from tracelake.errors import InvalidRequest
 from tracelake.store.sql.traces import TraceRows
 
+T = TypeVar("T")
 _STATUS_TO_MLFLOW = {"OK": "STATUS_CODE_OK", "ERROR": "STATUS_CODE_ERROR", "UNSET": "STATUS_CODE_UNSET"}
 
 
@@ -230,15 +230,15 @@ _gc_pauses = 0
 _gc_was_enabled = True
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a big answer is built.
+def without_gc(build: Callable[[], T]) -> T:
+    """``build()`` with no cyclic garbage collection while it runs.
 
-    A 10,000-span trace is some 200,000 new dicts and lists; each few hundred of them start a
+    A 10,000-span trace is some 200,000 new dicts and lists; every few hundred of them start a
     collection, and the full ones walk every object of the process again, which doubled the
     time to answer. Nothing built here is cyclic garbage and the pause lasts one answer
-    (reference counting still frees everything as usual); overlapping pauses from several
-    threads end when the last one does."""
+    (reference counting frees everything as usual). ``build``'s objects are gone when it
+    returns, before collection resumes: the first pass after the pause does not walk them.
+    Overlapping pauses from several threads end when the last one does."""
     global _gc_pauses, _gc_was_enabled
     with _gc_lock:
         if _gc_pauses == 0:
@@ -246,7 +246,7 @@ def gc_paused() -> Iterator[None]:
             gc.disable()
         _gc_pauses += 1
     try:
-        yield
+        return build()
     finally:
         with _gc_lock:
             _gc_pauses -= 1

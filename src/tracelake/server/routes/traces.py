@@ -13,8 +13,8 @@ from tracelake.auth.context import readable_experiment_ids
 from tracelake.entities import TraceInfo
 from tracelake.entities.trace import TRACE_ID_PREFIX, TraceState
 from tracelake.errors import InvalidRequest
-from tracelake.server.mlflow_json import (duration_to_ms, gc_paused, timestamp_to_ms, trace_info_json,
-                                         trace_json)
+from tracelake.server.mlflow_json import (duration_to_ms, timestamp_to_ms, trace_info_json, trace_json,
+                                         without_gc)
 from tracelake.server.requests import opt_int, opt_str, params, require_str, str_list
 from tracelake.server.responses import JSONResponse
 from tracelake.server.routes._util import api_routes, ctx
@@ -110,15 +110,14 @@ async def get_trace(request: Request) -> Response:
     store = _sql_store(request)
 
     def answer() -> bytes:
-        with gc_paused():
-            found = store.read_trace(trace_id, max_spans, span_page_token)
-            out: dict[str, Any] = {"trace": trace_json(found)}
-            if found.next_span_page_token:
-                out["next_span_page_token"] = found.next_span_page_token
-            return orjson.dumps(out)
+        found = store.read_trace(trace_id, max_spans, span_page_token)
+        out: dict[str, Any] = {"trace": trace_json(found)}
+        if found.next_span_page_token:
+            out["next_span_page_token"] = found.next_span_page_token
+        return orjson.dumps(out)
 
     # Rows to bytes off the event loop: a 10,000-span trace is tens of ms of Python.
-    return Response(await run_in_threadpool(answer), media_type="application/json")
+    return Response(await run_in_threadpool(without_gc, answer), media_type="application/json")
 
 
 async def batch_get_traces(request: Request) -> Response:
@@ -127,10 +126,9 @@ async def batch_get_traces(request: Request) -> Response:
     store = _sql_store(request)
 
     def answer() -> bytes:
-        with gc_paused():
-            return orjson.dumps({"traces": [trace_json(store.read_trace(trace_id)) for trace_id in ids]})
+        return orjson.dumps({"traces": [trace_json(store.read_trace(trace_id)) for trace_id in ids]})
 
-    return Response(await run_in_threadpool(answer), media_type="application/json")
+    return Response(await run_in_threadpool(without_gc, answer), media_type="application/json")
 
 
 async def search_traces(request: Request) -> JSONResponse:

@@ -32,7 +32,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tracelake.errors import BadFilter, InvalidRequest
-from tracelake.server.mlflow_json import gc_paused, trace_json
+from tracelake.server.mlflow_json import trace_json, without_gc
 from tracelake.server.requests import opt_int, opt_str, params, str_list
 from tracelake.server.responses import JSONResponse
 from tracelake.server.routes._util import ctx
@@ -160,10 +160,9 @@ async def export_traces(request: Request) -> Response:
     store = _store(request)
 
     def answer() -> bytes:
-        with gc_paused():
-            return orjson.dumps({"traces": [trace_json(store.read_trace(trace_id)) for trace_id in ids]})
+        return orjson.dumps({"traces": [trace_json(store.read_trace(trace_id)) for trace_id in ids]})
 
-    return Response(await run_in_threadpool(answer), media_type="application/json")
+    return Response(await run_in_threadpool(without_gc, answer), media_type="application/json")
 
 
 routes = [

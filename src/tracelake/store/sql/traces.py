@@ -9,13 +9,14 @@ import importlib
 import importlib.util
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from collections import namedtuple
 from dataclasses import dataclass, field
 from operator import itemgetter
 from types import ModuleType
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, delete, func, or_, select
+from sqlalchemy import Connection, Select, and_, delete, func, or_, select
 
 from tracelake.entities import Trace, TraceInfo
 from tracelake.errors import InvalidRequest, NotFound, TracelakeError
@@ -47,7 +48,9 @@ SPAN_READ_COLUMNS = (
 )
 _SPAN_READ = [spans.c[name] for name in SPAN_READ_COLUMNS]
 _SPAN_ID, _CONTENT_URI = SPAN_READ_COLUMNS.index("span_id"), SPAN_READ_COLUMNS.index("content_uri")
-_START = itemgetter(SPAN_READ_COLUMNS.index("start_time_ns"))
+_START_TIME = SPAN_READ_COLUMNS.index("start_time_ns")
+_START = itemgetter(_START_TIME)
+_SpanRow = namedtuple("_SpanRow", SPAN_READ_COLUMNS)  # what span_from_row reads by name
 
 
 @dataclass(slots=True)
@@ -57,7 +60,7 @@ class TraceRows:
     "attributes", "events"}`` as JSON texts) by span id."""
 
     info: TraceInfo
-    spans: list[Any]
+    spans: list[tuple[Any, ...]]
     content: dict[str, SpanContent] = field(default_factory=dict)
     next_span_page_token: str | None = None
 
@@ -80,9 +83,10 @@ class TracesMixin(StoreCore):
                   span_page_token: str | None = None) -> Trace:
         """The trace with its spans in start-time order; ``max_spans`` pages through huge traces."""
         found = self.read_trace(trace_id, max_spans, span_page_token)
-        tid = found.info.trace_id
+        tid, content = found.info.trace_id, found.content
         return Trace(info=found.info,
-                     spans=[span_from_row(row, found.content.get(row.span_id), trace_id=tid) for row in found.spans],
+                     spans=[span_from_row(row, content.get(row.span_id), trace_id=tid)
+                            for row in map(_SpanRow._make, found.spans)],
                      next_span_page_token=found.next_span_page_token)
 
     def read_trace(self, trace_id: str, max_spans: int | None = None,
@@ -109,15 +113,15 @@ class TracesMixin(StoreCore):
             # stable sort by start time here, so ties stay in span-id order.
             stmt = stmt.order_by(spans.c.span_id)
         with self.read() as conn:
-            info = _info(conn, tid)
-            rows = conn.execute(stmt).all()
+            info = _info(conn, tid)  # first: it begins the read transaction both queries see
+            rows = _plain_rows(conn, stmt)
         if max_spans is None:
             rows.sort(key=_START)
         next_token = None
         if max_spans is not None and len(rows) > max_spans:
             rows = rows[:max_spans]
             last = rows[-1]
-            next_token = encode_token({"k": "spans", "t": tid, "s": last.start_time_ns, "i": last.span_id})
+            next_token = encode_token({"k": "spans", "t": tid, "s": last[_START_TIME], "i": last[_SPAN_ID]})
         return TraceRows(info, rows, self._offloaded_content(rows), next_token)
 
     def search_traces(self, experiment_ids: list[str], filter_string: str | None = None,
@@ -186,6 +190,24 @@ class TracesMixin(StoreCore):
             log.warning("span content at %s is unreadable: %s", uri, exc)
             return dict(_NO_CONTENT)
         return content if isinstance(content, dict) else dict(_NO_CONTENT)
+
+
+def _plain_rows(conn: Connection, stmt: Select[Any]) -> list[tuple[Any, ...]]:
+    """``stmt``'s rows as the driver's plain tuples, in ``conn``'s transaction.
+
+    For 10,000 span rows, building SQLAlchemy ``Row`` objects and unpacking them again was
+    about a tenth of GetTrace's time; none of the selected columns needs a result conversion
+    on SQLite or PostgreSQL (text, integers, floats)."""
+    compiled = stmt.compile(dialect=conn.dialect)
+    params: Any = compiled.construct_params()
+    if compiled.positional:
+        params = tuple(params[name] for name in compiled.positiontup or ())
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def _info(conn: Connection, trace_id: str) -> TraceInfo:

@@ -1,14 +1,24 @@
 """Query latency at scale: tracelake with N traces (default 1,000,000) vs the MLflow server
-at the largest size it reaches in the same loading time budget.
+at the largest size it reaches in a loading time budget.
 
 Reports p50/p95 of filtered, sorted first pages (100 traces) and of getting a
-10,000-span trace, plus server RSS.
+10,000-span trace, plus server RSS (peak, sampled every second while it runs).
 
-    python bench/query.py [--traces 1000000] [--repeat 30] [--skip-mlflow]
+Loading: ``--load store`` (default) writes the N traces in process through the store's
+``write_spans``, in transactions of 5,000 traces: 1,000 traces are recorded with the
+OpenTelemetry SDK and decoded by the server's own OTLP pipeline (``decode_request``), then
+copied with fresh trace ids and later timestamps, so the rows are what ``/v1/traces`` would
+have stored. ``--load http`` sends every trace over ``/v1/traces`` instead (slow at 1M).
+Either way the big trace goes through ``/v1/traces`` and every query is measured over HTTP
+against the real server process. MLflow is always loaded over HTTP, for ``--mlflow-seconds``.
+
+    python bench/query.py [--traces 1000000] [--load store|http] [--keep DIR] [--repeat 30]
+                          [--skip-mlflow] [--mlflow-seconds 300]
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import http.client
 import json
 import os
@@ -30,8 +40,15 @@ QUERIES = [
 ]
 
 
+PERIOD = 1000  # the varied traces repeat after this many (durations cycle through 0..999 ms)
+STEP_NS = 2_000_000  # trace i starts at base + i * STEP_NS
+
+
 def build_varied_requests(n_requests: int, tpr: int) -> list[bytes]:
-    """Like the ingest bench, with a share of errors, tags and durations to filter on."""
+    """Like the ingest bench, with a share of errors, tags and durations to filter on.
+
+    Trace ``i``: 5 spans (AGENT root; RETRIEVER, LLM, TOOL, PARSER),
+    ``i`` ms % 1000 long, ERROR when ``i % 20 == 0``, tag env=prod when ``i % 10 == 0``."""
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -48,7 +65,7 @@ def build_varied_requests(n_requests: int, tpr: int) -> list[bytes]:
         exporter.clear()
         for t in range(tpr):
             i = r * tpr + t
-            start = base + i * 2_000_000
+            start = base + i * STEP_NS
             duration = (i % 1000) * 1_000_000  # 0..999 ms
             root_attrs = {"mlflow.spanType": '"AGENT"', "mlflow.spanInputs": json.dumps({"q": f"question {i}"}),
                           "mlflow.spanOutputs": json.dumps(f"answer {i}"),
@@ -105,19 +122,21 @@ def query_latencies(port: int, experiment_id: str, repeat: int, big_trace_id: st
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
     out = {}
     for label, flt in QUERIES:
+        body = {"locations": [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": experiment_id}}],
+                "max_results": 100, "order_by": ["timestamp_ms DESC"]}
+        if flt:
+            body["filter"] = flt
+        timed(conn, "POST", "/api/3.0/mlflow/traces/search", body)  # one warm-up, not counted
         times = []
         for _ in range(repeat):
-            body = {"locations": [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": experiment_id}}],
-                    "max_results": 100, "order_by": ["timestamp_ms DESC"]}
-            if flt:
-                body["filter"] = flt
             dt, page = timed(conn, "POST", "/api/3.0/mlflow/traces/search", body)
             times.append(dt)
         out[label] = {"p50_ms": round(percentile(times, 50) * 1000, 1), "p95_ms": round(percentile(times, 95) * 1000, 1),
                       "rows": len(page.get("traces", []))}
     if big_trace_id:
+        timed(conn, "GET", f"/api/3.0/mlflow/traces/get?trace_id={big_trace_id}")  # warm-up
         times = []
-        for _ in range(max(5, repeat // 3)):
+        for _ in range(max(10, repeat // 2)):
             dt, got = timed(conn, "GET", f"/api/3.0/mlflow/traces/get?trace_id={big_trace_id}")
             times.append(dt)
         out["get 10k-span trace"] = {"p50_ms": round(percentile(times, 50) * 1000, 1),
@@ -134,74 +153,172 @@ def load(port: int, experiment_id: str, bodies: list[bytes], seconds: float) -> 
     return runner.ok, elapsed
 
 
+def load_in_store(uri: str, artifacts: str, n_traces: int, batch_traces: int = 5000) -> tuple[str, float]:
+    """``n_traces`` varied traces written through ``SqlStore.write_spans`` (see the module notes);
+    returns the experiment id and the seconds it took."""
+    from tracelake.ingest.pipeline import decode_request
+    from tracelake.store.base import SpanBatch, TraceUpdate
+    from tracelake.store.sql.store import SqlStore
+
+    store = SqlStore(uri, artifacts)
+    experiment_id = store.create_experiment("bench-query")
+    templates: list[tuple[list, TraceUpdate | None]] = []  # PERIOD traces: (spans, trace update)
+    for body in build_varied_requests(2, PERIOD // 2):
+        decoded = decode_request(body, "application/x-protobuf", None, max_bytes=1 << 30,
+                                 default_experiment_id=None, header_experiment_id=experiment_id)
+        for batch in decoded.batches:
+            updates = {u.trace_id: u for u in batch.traces}
+            by_trace: dict[str, list] = {}
+            for span in batch.spans:
+                by_trace.setdefault(span.trace_id, []).append(span)
+            templates += [(spans, updates.get("tr-" + hex_id)) for hex_id, spans in by_trace.items()]
+    started = time.perf_counter()
+    spans: list = []
+    updates: list = []
+    for i in range(n_traces):
+        copy, j = divmod(i, PERIOD)
+        template, update = templates[j]
+        shift = copy * PERIOD * STEP_NS
+        hex_id = f"{copy:08x}" + template[0].trace_id[8:]  # fresh: the copy number, then the template id
+        spans += [dataclasses.replace(s, trace_id=hex_id, start_time_ns=s.start_time_ns + shift,
+                                      end_time_ns=s.end_time_ns + shift) for s in template]
+        if update is not None:
+            updates.append(dataclasses.replace(update, trace_id="tr-" + hex_id))
+        if (i + 1) % batch_traces == 0 or i + 1 == n_traces:
+            store.write_spans([SpanBatch(experiment_id, spans, updates)])
+            spans, updates = [], []
+            if (i + 1) % 100_000 == 0:
+                print(f"  … {i + 1:,} traces ({time.perf_counter() - started:.0f} s)", flush=True)
+    store.close()
+    return experiment_id, time.perf_counter() - started
+
+
+def post_big_trace(port: int, experiment_id: str, body: bytes) -> str | None:
+    """Send the big trace over ``/v1/traces`` and find its id by name."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    conn.request("POST", "/v1/traces", body=body, headers={"content-type": "application/x-protobuf",
+                                                           "x-tracelake-experiment-id": experiment_id,
+                                                           "x-mlflow-experiment-id": experiment_id})
+    resp = conn.getresponse()
+    resp.read()
+    if resp.status != 200:
+        raise RuntimeError(f"big trace -> {resp.status}")
+    _, page = timed(conn, "POST", "/api/3.0/mlflow/traces/search", {
+        "locations": [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": experiment_id}}],
+        "filter": "trace.name = 'big-root'", "max_results": 1})
+    return page["traces"][0]["trace_id"] if page.get("traces") else None
+
+
+class PeakRss:
+    """Samples a server's RSS every second while it runs."""
+
+    def __init__(self, pid: int) -> None:
+        self.peak = 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(pid,), daemon=True)
+        self._thread.start()
+
+    def _run(self, pid: int) -> None:
+        while True:
+            self.peak = max(self.peak, rss_mb(pid))
+            if self._done.wait(1.0):
+                return
+
+    def stop(self) -> float:
+        self._done.set()
+        self._thread.join()
+        return self.peak
+
+
+def report(title: str, results: dict) -> None:
+    print(title)
+    for k, v in results.items():
+        print(f"  {k:22s} p50 {v['p50_ms']:8.1f} ms  p95 {v['p95_ms']:8.1f} ms  ({v['rows']} rows)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--traces", type=int, default=1_000_000)
+    ap.add_argument("--load", choices=("store", "http"), default="store",
+                    help="how tracelake's N traces are written (queries always go over HTTP)")
+    ap.add_argument("--keep", help="keep the tracelake data in this folder and reuse it when it holds N traces")
     ap.add_argument("--traces-per-request", type=int, default=500)
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--big-trace-spans", type=int, default=10_000)
     ap.add_argument("--skip-mlflow", action="store_true")
+    ap.add_argument("--mlflow-seconds", type=float, default=300,
+                    help="MLflow's loading budget over HTTP (with --load http: tracelake's loading time)")
     args = ap.parse_args()
     tpr = args.traces_per_request
-    n_requests = args.traces // tpr
-    print(f"building {n_requests} requests of {tpr} traces ...", flush=True)
-    bodies = build_varied_requests(n_requests, tpr)
     big_body, _ = big_trace_body(args.big_trace_spans)
-    with tempfile.TemporaryDirectory(prefix="bench-query-") as work:
-        port = free_port()
-        proc = start_tracelake(work, port)
-        peak = [0.0]
-        done = threading.Event()
-        threading.Thread(target=lambda: [peak.__setitem__(0, max(peak[0], rss_mb(proc.pid)))
-                                         for _ in iter(lambda: done.wait(1.0), True)], daemon=True).start()
-        try:
+    work = args.keep or tempfile.mkdtemp(prefix="bench-query-")
+    os.makedirs(work, exist_ok=True)
+    uri, artifacts = f"sqlite:///{work}/tracelake.db", f"{work}/artifacts"
+    marker = os.path.join(work, "bench-query.json")
+    kept = json.load(open(marker)) if os.path.exists(marker) else None
+    if kept and kept["traces"] != args.traces:
+        raise SystemExit(f"{work} holds {kept['traces']:,} traces, not {args.traces:,}: use another --keep folder")
+    if kept:
+        exp, how = kept["experiment_id"], f"reused {work} ({kept['how']})"
+        load_s = kept["load_s"]
+    elif args.load == "store":
+        print(f"writing {args.traces:,} traces through the store in process ...", flush=True)
+        exp, load_s = load_in_store(uri, artifacts, args.traces)
+        how = f"written in process through SqlStore.write_spans in {load_s:.0f} s"
+    else:
+        how = None
+    port = free_port()
+    proc = start_tracelake(work, port, uri)
+    rss = PeakRss(proc.pid)
+    try:
+        if how is None:
+            n_requests = args.traces // tpr
+            print(f"building {n_requests} requests of {tpr} traces ...", flush=True)
+            bodies = build_varied_requests(n_requests, tpr)
             exp = create_experiment(port, "bench-query")
             ok, load_s = load(port, exp, bodies, seconds=3600)
-            print(f"tracelake loaded {ok * tpr} traces in {load_s:.0f} s", flush=True)
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-            conn.request("POST", "/v1/traces", body=big_body, headers={"content-type": "application/x-protobuf",
-                                                                       "x-tracelake-experiment-id": exp})
-            conn.getresponse().read()
-            _, page = timed(conn, "POST", "/api/3.0/mlflow/traces/search", {
-                "locations": [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": exp}}],
-                "filter": "trace.name = 'big-root'", "max_results": 1})
-            big_id = page["traces"][0]["trace_id"]
-            tl = query_latencies(port, exp, args.repeat, big_id)
-            tl_traces = ok * tpr
-        finally:
-            done.set()
-            stop(proc)
-        print(f"tracelake @ {tl_traces} traces, peak RSS {peak[0]:.0f} MB:")
-        for k, v in tl.items():
-            print(f"  {k:22s} p50 {v['p50_ms']:8.1f} ms  p95 {v['p95_ms']:8.1f} ms  ({v['rows']} rows)")
-        if args.skip_mlflow:
-            return
-        port = free_port()
-        proc = start_mlflow(work, port)
+            del bodies
+            how = f"sent over /v1/traces ({ok * tpr:,} acknowledged) in {load_s:.0f} s"
+        if kept and kept.get("big_trace_id"):
+            big_id = kept["big_trace_id"]
+        else:
+            big_id = post_big_trace(port, exp, big_body)
+            with open(marker, "w") as fh:
+                json.dump({"experiment_id": exp, "traces": args.traces, "how": how, "load_s": load_s,
+                           "big_trace_id": big_id}, fh)
+        print(f"tracelake: {args.traces:,} traces {how}; queries over HTTP", flush=True)
+        tl = query_latencies(port, exp, args.repeat, big_id)
+    finally:
+        peak = rss.stop()
+        stop(proc)
+    report(f"tracelake @ {args.traces:,} traces, server peak RSS {peak:.0f} MB:", tl)
+    if args.skip_mlflow:
+        return
+    budget = load_s if args.load == "http" else args.mlflow_seconds
+    n_requests = max(1, min(args.traces // tpr, int(budget * 100 // tpr) + 1))  # MLflow: well under 100 traces/s
+    bodies = build_varied_requests(n_requests, tpr)
+    ml_work = tempfile.mkdtemp(prefix="bench-query-mlflow-")
+    port = free_port()
+    proc = start_mlflow(ml_work, port)
+    rss = PeakRss(proc.pid)
+    try:
+        exp = create_experiment(port, "bench-query")
+        ok, _ = load(port, exp, bodies, seconds=budget)
+        ml_traces = ok * tpr
+        ml_big = post_big_trace(port, exp, big_body)
         try:
-            exp = create_experiment(port, "bench-query")
-            ok, _ = load(port, exp, bodies, seconds=load_s)
-            ml_traces = ok * tpr
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-            conn.request("POST", "/v1/traces", body=big_body, headers={"content-type": "application/x-protobuf",
-                                                                       "x-mlflow-experiment-id": exp})
-            conn.getresponse().read()
-            _, page = timed(conn, "POST", "/api/3.0/mlflow/traces/search", {
-                "locations": [{"type": "MLFLOW_EXPERIMENT", "mlflow_experiment": {"experiment_id": exp}}],
-                "filter": "trace.name = 'big-root'", "max_results": 1})
-            ml_big = page["traces"][0]["trace_id"] if page.get("traces") else None
-            try:
-                ml = query_latencies(port, exp, args.repeat, ml_big)
-            except RuntimeError as exc:  # a filter MLflow does not support
-                print(f"mlflow query failed: {exc}")
-                ml = {}
-        finally:
-            stop(proc)
-        print(f"mlflow @ {ml_traces} traces (same {load_s:.0f} s loading budget):")
-        for k, v in ml.items():
-            ratio = v["p95_ms"] / tl[k]["p95_ms"] if k in tl and tl[k]["p95_ms"] else float("nan")
-            print(f"  {k:22s} p50 {v['p50_ms']:8.1f} ms  p95 {v['p95_ms']:8.1f} ms  ({v['rows']} rows)  "
-                  f"tracelake p95 is {ratio:.1f}x faster with {tl_traces / max(ml_traces, 1):.0f}x the data")
+            ml = query_latencies(port, exp, args.repeat, ml_big)
+        except RuntimeError as exc:  # a filter MLflow does not support
+            print(f"mlflow query failed: {exc}")
+            ml = {}
+    finally:
+        ml_peak = rss.stop()
+        stop(proc)
+    print(f"mlflow @ {ml_traces:,} traces (loaded over HTTP for {budget:.0f} s), server peak RSS {ml_peak:.0f} MB:")
+    for k, v in ml.items():
+        ratio = v["p95_ms"] / tl[k]["p95_ms"] if k in tl and tl[k]["p95_ms"] else float("nan")
+        print(f"  {k:22s} p50 {v['p50_ms']:8.1f} ms  p95 {v['p95_ms']:8.1f} ms  ({v['rows']} rows)  "
+              f"tracelake p95 is {ratio:.1f}x faster with {args.traces / max(ml_traces, 1):.0f}x the data")
 
 
 if __name__ == "__main__":

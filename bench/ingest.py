@@ -21,7 +21,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import free_port, percentile, rss_mb, start_mlflow, start_tracelake, stop  # noqa: E402
+from _common import cpu_seconds, free_port, percentile, rss_mb, start_mlflow, start_tracelake, stop  # noqa: E402
 
 
 def build_requests(n_requests: int, traces_per_request: int, template_requests: int = 20) -> list[bytes]:
@@ -176,7 +176,9 @@ def measure(name: str, port: int, pid: int, bodies: list[bytes], args, tpr: int)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    cpu0 = cpu_seconds(pid)
     elapsed = load.run()
+    cpu = cpu_seconds(pid) - cpu0
     stop_sampling.set()
     time.sleep(1.0)  # servers that answer before storing get a moment to catch up
     stored = count_traces(port, experiment_id)
@@ -187,6 +189,8 @@ def measure(name: str, port: int, pid: int, bodies: list[bytes], args, tpr: int)
         "p50_ms": round(percentile(load.latencies, 50) * 1000, 1),
         "p99_ms": round(percentile(load.latencies, 99) * 1000, 1),
         "acked_traces": acked, "stored_traces": stored, "peak_rss_mb": round(peak[0], 1),
+        # Server CPU per stored span: steadier than traces/s on a shared machine.
+        "server_cpu_us_per_span": round(cpu / max(acked * 5, 1) * 1e6, 1),
     }
     print(json.dumps(res), flush=True)
     return res
@@ -226,7 +230,7 @@ def main() -> None:
     t = results["tracelake"]
     print(f"\ntracelake: {t['traces_per_s']:.0f} traces/s ({t['spans_per_s']:.0f} spans/s), "
           f"p50 {t['p50_ms']} ms, p99 {t['p99_ms']} ms, stored {t['stored_traces']}/{t['acked_traces']} acked, "
-          f"peak RSS {t['peak_rss_mb']} MB")
+          f"peak RSS {t['peak_rss_mb']} MB, server CPU {t['server_cpu_us_per_span']} µs/span")
     if "mlflow" in results:
         m = results["mlflow"]
         print(f"mlflow:    {m['traces_per_s']:.0f} traces/s ({m['spans_per_s']:.0f} spans/s), "

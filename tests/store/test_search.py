@@ -48,7 +48,7 @@ def add(engine: Engine, *traces: T) -> None:
         for tr in traces:
             trace_id = tid(tr.n)
             conn.execute(insert(schema.traces).values(
-                trace_id=trace_id, experiment_id=tr.exp, request_time=tr.t, execution_duration=tr.dur,
+                trace_id=trace_id, trace_key=tr.n, experiment_id=tr.exp, request_time=tr.t, execution_duration=tr.dur,
                 state=tr.state, name=tr.name, request_preview=tr.request_preview,
                 response_preview=tr.response_preview, client_request_id=tr.client_request_id,
                 session_id=tr.session_id, user_id=tr.user_id, span_count=len(tr.spans)))
@@ -58,7 +58,7 @@ def add(engine: Engine, *traces: T) -> None:
                 conn.execute(insert(schema.trace_metadata).values(trace_id=trace_id, key=k, value=v))
             for i, (name, span_type, status, inputs, outputs) in enumerate(tr.spans):
                 conn.execute(insert(schema.spans).values(
-                    trace_id=trace_id, span_id=f"{i:016x}", name=name, span_type=span_type,
+                    trace_key=tr.n, trace_id=trace_id, span_id=f"{i:016x}", name=name, span_type=span_type,
                     start_time_ns=i, status_code=status, inputs=inputs, outputs=outputs))
             for i, (kind, name, value, valid) in enumerate(tr.assessments):
                 conn.execute(insert(schema.assessments).values(

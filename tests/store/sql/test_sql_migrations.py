@@ -11,6 +11,8 @@ from sqlalchemy import text
 from tracelake.store.migrations import current_revision, head_revision, upgrade
 from tracelake.store.sql.engine import make_engine
 from tracelake.store.sql.schema import metadata
+from tracelake.entities import Span
+from tracelake.store.base import SpanBatch
 from tracelake.store.sql.store import SqlStore
 
 
@@ -68,3 +70,53 @@ def test_default_experiment_is_zero_and_user_experiments_start_at_one(store_uri:
         assert store.get_experiment("1").artifact_location == f"{tmp_path}/other/1"
     finally:
         store.close()
+
+
+def test_span_trace_key_migration_keeps_every_span_findable(store_uri: str, tmp_path: Path) -> None:
+    """0005 re-keys stored spans by their trace's integer key; the data stays readable and
+    traces created afterwards get larger keys than every migrated one."""
+    upgrade(store_uri, revision="0004_write_path_indexes")
+    engine = make_engine(store_uri)
+    try:
+        with engine.begin() as conn:
+            for n, (trace_hex, first_seq) in enumerate((("ab" * 16, 5), ("cd" * 16, 2))):
+                conn.execute(text(
+                    "INSERT INTO traces (trace_id, experiment_id, request_time, state, span_count, size_bytes, seq, "
+                    "first_seq) VALUES (:t, 0, :rt, 'OK', 2, 0, :s, :s)"), {"t": f"tr-{trace_hex}", "rt": 1000 + n,
+                                                                         "s": first_seq})
+                for i in range(2):
+                    conn.execute(text(
+                        "INSERT INTO spans (trace_id, span_id, parent_span_id, name, span_type, kind, start_time_ns, "
+                        "end_time_ns, status_code, status_message, inputs, seq) VALUES (:t, :s, :p, :name, 'LLM', "
+                        "'INTERNAL', :start, :end, 'OK', '', :inputs, 1)"),
+                        {"t": f"tr-{trace_hex}", "s": f"{n:08x}{i:08x}", "p": None if i == 0 else f"{n:08x}{0:08x}",
+                         "name": f"span-{n}-{i}", "start": 10 + i, "end": 20 + i, "inputs": f'{{"n": {n}}}'})
+    finally:
+        engine.dispose()
+    upgrade(store_uri)
+    engine = make_engine(store_uri)
+    try:
+        with engine.connect() as conn:
+            keys = dict(conn.execute(text("SELECT trace_id, trace_key FROM traces")).all())
+    finally:
+        engine.dispose()
+    assert keys == {"tr-" + "cd" * 16: 1, "tr-" + "ab" * 16: 2}  # numbered in creation (first_seq) order
+    store = SqlStore(store_uri, artifact_root=str(tmp_path / "root"))
+    try:
+        for n, trace_hex in enumerate(("ab" * 16, "cd" * 16)):
+            trace = store.get_trace(trace_hex)
+            assert [s.name for s in trace.spans] == [f"span-{n}-0", f"span-{n}-1"]
+            assert trace.spans[0].inputs == f'{{"n": {n}}}'
+            assert trace.spans[1].parent_span_id == trace.spans[0].span_id
+        store.write_spans([SpanBatch("0", [Span(trace_id="ef" * 16, span_id="00000000000000aa", parent_span_id=None,
+                                                 name="new", start_time_ns=1, end_time_ns=2)], [])])
+        assert [s.name for s in store.get_trace("ef" * 16).spans] == ["new"]
+    finally:
+        store.close()
+    engine = make_engine(store_uri)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT trace_key FROM traces WHERE trace_id = :t"),
+                                {"t": "tr-" + "ef" * 16}).scalar_one() == 3
+    finally:
+        engine.dispose()

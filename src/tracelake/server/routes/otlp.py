@@ -5,6 +5,7 @@ A request is answered only after its spans are committed by the group-commit wri
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -51,8 +52,9 @@ async def ingest_traces(request: Request) -> Response:
     return Response(b"{}", media_type="application/json")
 
 
-def _prepare(ctx: AppContext, batches: list[SpanBatch]) -> list[SpanBatch]:
-    """Resolve experiments, check they are active, apply limits and masking rules."""
+def _prepare(ctx: AppContext, batches: list[SpanBatch]) -> list[Any]:
+    """Resolve experiments, check they are active, apply limits and masking rules, and let
+    the store build its rows (what the writer is handed)."""
     prepared = []
     for batch in batches:
         experiment_id = batch.experiment_id
@@ -68,7 +70,9 @@ def _prepare(ctx: AppContext, batches: list[SpanBatch]) -> list[SpanBatch]:
         rules = ctx.masking.rules(ctx.store, experiment_id)
         if rules:
             batch = apply_masking(batch, rules)
-        prepared.append(batch)
+        # Rows are built here, in the handler's thread, while the writer commits the group before.
+        prepare = getattr(ctx.store, "prepare_spans", None)
+        prepared.append(prepare(batch) if prepare is not None else batch)
     return prepared
 
 

@@ -27,17 +27,19 @@ from sqlalchemy import (
     Table,
     Text,
     cast,
+    func,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from tracelake.entities.trace import TRACE_ID_PREFIX
 from tracelake.errors import InvalidRequest, NotFound
 from tracelake.store.artifacts import Artifacts
 from tracelake.store.sql.engine import WRITE
-from tracelake.store.sql.schema import experiments, server_state
+from tracelake.store.sql.schema import experiments, server_state, spans, traces
 
 T = TypeVar("T")
 
@@ -48,6 +50,23 @@ _HEX32 = re.compile(r"[0-9a-f]{32}")
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def spans_of(trace_id: str) -> ColumnElement[bool]:
+    """WHERE clause for the spans of one trace (normalised id): spans are keyed by the
+    trace's integer ``trace_key`` (see schema.py), found through the traces primary key."""
+    return spans.c.trace_key == select(traces.c.trace_key).where(traces.c.trace_id == trace_id).scalar_subquery()
+
+
+def spans_of_any(trace_ids: Sequence[str]) -> ColumnElement[bool]:
+    """WHERE clause for the spans of any of these traces (normalised ids)."""
+    return spans.c.trace_key.in_(select(traces.c.trace_key).where(traces.c.trace_id.in_(trace_ids)))
+
+
+def next_trace_key(conn: Connection) -> int:
+    """The first free ``trace_key``. Call inside a write transaction (writers are serialised),
+    and hand out consecutive keys from it to the traces the transaction creates."""
+    return int(conn.execute(select(func.coalesce(func.max(traces.c.trace_key), 0))).scalar_one()) + 1
 
 
 def chunked(items: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
@@ -177,7 +196,7 @@ def fast_insert(conn: Connection, table: Table, columns: tuple[str, ...], rows: 
     """A bulk INSERT straight on the DBAPI cursor (the ingest hot path).
 
     SQLAlchemy's per-row parameter processing costs more than SQLite's whole insert, so the
-    rows go as tuples: to ``cursor.executemany`` on SQLite (a C loop over one prepared
+    rows go as tuples or lists: to ``cursor.executemany`` on SQLite (a C loop over one prepared
     statement), through COPY on PostgreSQL (see ``_copy_insert``). ``conflict``: ``"error"``, ``"nothing"`` (ON CONFLICT DO NOTHING)
     or ``"update:<col>"`` (on a primary-key conflict set ``<col>`` to the new value; the
     rows must then have distinct keys). Only for values that need no type processing
@@ -205,8 +224,13 @@ def fast_insert(conn: Connection, table: Table, columns: tuple[str, ...], rows: 
     head, group, tail = parts
     if conn.dialect.name == "postgresql":
         _copy_insert(conn, table, columns, rows, tail)
-    else:
-        conn.exec_driver_sql(head + group + tail, list(rows))
+        return
+    # Straight on the DBAPI cursor, inside the connection's transaction: rows may be lists.
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(head + group + tail, rows)
+    finally:
+        cursor.close()
 
 
 def _copy_insert(conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]],

@@ -13,7 +13,6 @@ One group of batches costs a handful of statements whatever its size:
 """
 from __future__ import annotations
 
-import operator
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,11 +26,20 @@ from tracelake.store.sql.core import (
     exp_id_int,
     fast_insert,
     in_chunks,
+    next_trace_key,
     norm_trace_id,
 )
 from tracelake.store.sql.rollups import RollupDelta, RollupKey, apply_rollups
 from tracelake.store.sql.schema import experiments, spans, traces
-from tracelake.store.sql.spanrows import SpanRecord, content_uri, span_record
+from tracelake.store.sql.spanrows import (
+    ROW_CONTENT_URI,
+    ROW_SEQ,
+    ROW_TRACE_KEY,
+    SPAN_COLUMNS,
+    SpanRecord,
+    content_uri,
+    span_record,
+)
 from tracelake.store.sql.tracerows import (
     TraceRow,
     new_trace_row,
@@ -40,21 +48,22 @@ from tracelake.store.sql.tracerows import (
 )
 from tracelake.store.sql.tracestate import Usage, apply_usage, merge_update
 
-SPAN_COLUMNS = tuple(c.name for c in spans.columns)
-_span_tuple = operator.itemgetter(*SPAN_COLUMNS)
 Outcome = IngestResult | Exception
 
 
 @dataclass(slots=True)
-class _Prepared:
-    """A batch after static validation: rows grouped by trace, deduplicated within the batch."""
+class PreparedBatch:
+    """A batch after static validation: rows built, grouped by trace, deduplicated within the
+    batch. Building it needs no database, so request handlers do it (``prepare_spans``) while
+    the writer thread is busy committing the previous group."""
 
-    index: int
     experiment_id: int
+    span_count: int  # spans offered, duplicates included
     by_trace: dict[str, list[SpanRecord]] = field(default_factory=dict)
     updates: dict[str, TraceUpdate] = field(default_factory=dict)
     usage: dict[str, Usage] = field(default_factory=dict)  # per trace, if every span is new
     duplicates_in_batch: int = 0
+    index: int = -1  # its slot in the group being written
 
     @property
     def trace_ids(self) -> set[str]:
@@ -70,49 +79,35 @@ class IngestMixin(StoreCore):
         outcomes = self._ingest(batches, all_or_nothing=True)
         return [o for o in outcomes if isinstance(o, IngestResult)]
 
-    def write_spans_partial(self, batches: list[SpanBatch]) -> list[Outcome]:
+    def write_spans_partial(self, batches: list[SpanBatch | PreparedBatch]) -> list[Outcome]:
         """Group commit for the writer: valid batches commit in one transaction; a batch that
         fails validation or a limit gets its exception in its slot and is not written."""
         return self._ingest(batches, all_or_nothing=False)
 
-    # -- the pipeline ----------------------------------------------------------------
-    def _ingest(self, batches: list[SpanBatch], all_or_nothing: bool) -> list[Outcome]:
-        outcomes: list[Outcome | None] = [None] * len(batches)
-        preps: list[_Prepared] = []
-        for i, batch in enumerate(batches):
-            try:
-                preps.append(self._prepare(i, batch))
-            except TracelakeError as exc:
-                if all_or_nothing:
-                    raise
-                outcomes[i] = exc
-        preps = self._offload(preps, outcomes, all_or_nothing)
-        if preps:
-            self._write_group(preps, outcomes, all_or_nothing)
-        assert all(o is not None for o in outcomes)
-        return [o for o in outcomes if o is not None]
-
-    def _prepare(self, index: int, batch: SpanBatch) -> _Prepared:
-        prep = _Prepared(index, exp_id_int(batch.experiment_id))
+    def prepare_spans(self, batch: SpanBatch) -> PreparedBatch:
+        """Validate ``batch`` and build its rows (no database access; thread-safe). Raises
+        ``InvalidRequest``/``LimitExceeded`` for what the batch alone shows is wrong."""
+        prep = PreparedBatch(exp_id_int(batch.experiment_id), len(batch.spans))
         seen: set[tuple[str, str]] = set()
         offload = self.limits.offload_span_bytes
         tids: dict[str, str] = {}
+        by_trace, usage = prep.by_trace, prep.usage
         for span in batch.spans:
             tid = tids.get(span.trace_id)
             if tid is None:
                 tid = tids[span.trace_id] = norm_trace_id(span.trace_id)
             rec = span_record(span, offload, tid)
-            key = (rec.row["trace_id"], rec.row["span_id"])
+            key = (tid, span.span_id)
             if key in seen:
                 prep.duplicates_in_batch += 1
                 continue
             seen.add(key)
-            recs = prep.by_trace.get(tid)
+            recs = by_trace.get(tid)
             if recs is None:
-                recs = prep.by_trace[tid] = []
-                prep.usage[tid] = Usage()
+                recs = by_trace[tid] = []
+                usage[tid] = Usage()
             recs.append(rec)
-            prep.usage[tid].add(rec)
+            usage[tid].add(rec)
         for upd in batch.traces:
             tid = norm_trace_id(upd.trace_id)
             if upd.experiment_id and exp_id_int(upd.experiment_id) != prep.experiment_id:
@@ -132,6 +127,26 @@ class IngestMixin(StoreCore):
             self._check_trace(tid, u.spans, u.size)
         return prep
 
+    # -- the pipeline ----------------------------------------------------------------
+    def _ingest(self, batches: list[SpanBatch | PreparedBatch], all_or_nothing: bool) -> list[Outcome]:
+        outcomes: list[Outcome | None] = [None] * len(batches)
+        preps: list[PreparedBatch] = []
+        for i, batch in enumerate(batches):
+            try:
+                prep = batch if isinstance(batch, PreparedBatch) else self.prepare_spans(batch)
+            except TracelakeError as exc:
+                if all_or_nothing:
+                    raise
+                outcomes[i] = exc
+                continue
+            prep.index = i
+            preps.append(prep)
+        preps = self._offload(preps, outcomes, all_or_nothing)
+        if preps:
+            self._write_group(preps, outcomes, all_or_nothing)
+        assert all(o is not None for o in outcomes)
+        return [o for o in outcomes if o is not None]
+
     def _check_trace(self, trace_id: str, span_count: int, size: int) -> None:
         lim = self.limits
         if span_count > lim.max_spans_per_trace:
@@ -141,8 +156,8 @@ class IngestMixin(StoreCore):
             raise LimitExceeded(f"Trace {trace_id} would hold {size} bytes of span content; the limit is "
                                 f"{lim.max_trace_bytes} bytes per trace")
 
-    def _offload(self, preps: list[_Prepared], outcomes: list[Outcome | None],
-                 all_or_nothing: bool) -> list[_Prepared]:
+    def _offload(self, preps: list[PreparedBatch], outcomes: list[Outcome | None],
+                 all_or_nothing: bool) -> list[PreparedBatch]:
         """Check the experiments and write large span content to their artifact locations."""
         exp_ids = sorted({p.experiment_id for p in preps})
         with self.read() as conn:
@@ -160,9 +175,9 @@ class IngestMixin(StoreCore):
                     raise InvalidRequest(f"Experiment '{prep.experiment_id}' is deleted")
                 for rec in prep.records():
                     if rec.blob is not None:
-                        uri = content_uri(exp.artifact_location, rec.row["trace_id"], rec.row["span_id"])
+                        uri = content_uri(exp.artifact_location, rec.trace_id, rec.span.span_id)
                         self.artifacts.write_bytes(uri, rec.blob)
-                        rec.row["content_uri"] = uri
+                        rec.row[ROW_CONTENT_URI] = uri
                         rec.blob = None
             except Exception as exc:  # one batch's storage failure must not fail its neighbours
                 if all_or_nothing:
@@ -172,7 +187,7 @@ class IngestMixin(StoreCore):
             kept.append(prep)
         return kept
 
-    def _write_group(self, preps: list[_Prepared], outcomes: list[Outcome | None], all_or_nothing: bool) -> None:
+    def _write_group(self, preps: list[PreparedBatch], outcomes: list[Outcome | None], all_or_nothing: bool) -> None:
         with self.write() as tx:
             conn = tx.conn
             all_ids = sorted({tid for p in preps for tid in p.trace_ids})
@@ -181,15 +196,31 @@ class IngestMixin(StoreCore):
             accepted = self._check_limits(conn, preps, existing, outcomes, all_or_nothing)
             if not accepted:
                 return
+            keys = {tid: row["trace_key"] for tid, row in existing.items()}
+            key = next_trace_key(conn)
+            for prep in accepted:  # new traces get increasing keys, in arrival order
+                for tid in prep.by_trace:
+                    if tid not in keys:
+                        keys[tid] = key
+                        key += 1
+                for tid in prep.updates:
+                    if tid not in keys:
+                        keys[tid] = key
+                        key += 1
+            seq = tx.seq
             for prep in accepted:  # the lake sync reads new spans by this seq
-                for rec in prep.records():
-                    rec.row["seq"] = tx.seq
+                for tid, recs in prep.by_trace.items():
+                    trace_key = keys[tid]
+                    for rec in recs:
+                        row = rec.row
+                        row[ROW_SEQ] = seq
+                        row[ROW_TRACE_KEY] = trace_key
             inserted, all_new = self._insert_spans(conn, accepted, existing)
             usage = self._count(accepted, inserted, all_new, outcomes)
-            self._apply(conn, tx.seq, accepted, existing, usage)
+            self._apply(conn, tx.seq, accepted, existing, usage, keys)
 
-    def _check_limits(self, conn: Connection, preps: list[_Prepared], existing: dict[str, dict[str, Any]],
-                      outcomes: list[Outcome | None], all_or_nothing: bool) -> list[_Prepared]:
+    def _check_limits(self, conn: Connection, preps: list[PreparedBatch], existing: dict[str, dict[str, Any]],
+                      outcomes: list[Outcome | None], all_or_nothing: bool) -> list[PreparedBatch]:
         exp_ids = sorted({p.experiment_id for p in preps})
         trace_counts = {r.experiment_id: r.trace_count for r in in_chunks(
             conn, lambda ids: select(experiments.c.experiment_id, experiments.c.trace_count)
@@ -214,7 +245,7 @@ class IngestMixin(StoreCore):
             accepted.append(prep)
         return accepted
 
-    def _check_batch(self, conn: Connection, prep: _Prepared, state: dict[str, tuple[int, int, int]],
+    def _check_batch(self, conn: Connection, prep: PreparedBatch, state: dict[str, tuple[int, int, int]],
                      existing: dict[str, dict[str, Any]]) -> tuple[dict[str, tuple[int, int, int]], int]:
         changes: dict[str, tuple[int, int, int]] = {}
         new_traces = 0
@@ -230,16 +261,16 @@ class IngestMixin(StoreCore):
             if tid in existing and (count + add_count > lim.max_spans_per_trace or size + add_size > lim.max_trace_bytes):
                 # Maybe over the limit only because spans are re-sent: discount the stored ones.
                 stored = {r.span_id for r in in_chunks(
-                    conn, lambda ids, t=tid: select(spans.c.span_id).where(spans.c.trace_id == t,
-                                                                             spans.c.span_id.in_(ids)),
-                    [r.row["span_id"] for r in recs])}
-                fresh = [r for r in recs if r.row["span_id"] not in stored]
+                    conn, lambda ids, k=existing[tid]["trace_key"]: select(spans.c.span_id)
+                    .where(spans.c.trace_key == k, spans.c.span_id.in_(ids)),
+                    [r.span.span_id for r in recs])}
+                fresh = [r for r in recs if r.span.span_id not in stored]
                 add_count, add_size = len(fresh), sum(r.size for r in fresh)
             self._check_trace(tid, count + add_count, size + add_size)
             changes[tid] = (exp, count + add_count, size + add_size)
         return changes, new_traces
 
-    def _insert_spans(self, conn: Connection, accepted: list[_Prepared],
+    def _insert_spans(self, conn: Connection, accepted: list[PreparedBatch],
                       existing: dict[str, dict[str, Any]]) -> tuple[set[tuple[str, str]], bool]:
         """Insert the spans not stored yet; returns their keys, and whether every span of
         every batch was new.
@@ -253,19 +284,19 @@ class IngestMixin(StoreCore):
         for prep in accepted:
             for rec in prep.records():
                 offered += 1
-                rows.setdefault((rec.row["trace_id"], rec.row["span_id"]), rec.row)
+                rows.setdefault((rec.trace_id, rec.span.span_id), rec.row)
         all_new = len(rows) == offered
-        maybe_stored = [k for k in rows if k[0] in existing]
+        maybe_stored = [(existing[k[0]]["trace_key"], k[1]) for k in rows if k[0] in existing]
         if maybe_stored:
-            pair = tuple_(spans.c.trace_id, spans.c.span_id)
+            pair = tuple_(spans.c.trace_key, spans.c.span_id)
             for r in in_chunks(conn, lambda part: select(spans.c.trace_id, spans.c.span_id).where(pair.in_(part)),
                                maybe_stored):
                 del rows[(r[0], r[1])]
                 all_new = False
-        fast_insert(conn, spans, SPAN_COLUMNS, [_span_tuple(row) for row in rows.values()], conflict="nothing")
+        fast_insert(conn, spans, SPAN_COLUMNS, list(rows.values()), conflict="nothing")
         return set(rows), all_new
 
-    def _count(self, accepted: list[_Prepared], inserted: set[tuple[str, str]], all_new: bool,
+    def _count(self, accepted: list[PreparedBatch], inserted: set[tuple[str, str]], all_new: bool,
                outcomes: list[Outcome | None]) -> dict[str, Usage]:
         """Per-batch results and per-trace additions, counting each inserted span once."""
         usage: dict[str, Usage] = {}
@@ -289,7 +320,7 @@ class IngestMixin(StoreCore):
                 u = usage.setdefault(tid, Usage())
                 for rec in recs:
                     total += 1
-                    key = (tid, rec.row["span_id"])
+                    key = (tid, rec.span.span_id)
                     if key in inserted and key not in claimed:
                         claimed.add(key)
                         written += 1
@@ -298,8 +329,8 @@ class IngestMixin(StoreCore):
                                                 spans_duplicate=total - written + prep.duplicates_in_batch)
         return usage
 
-    def _apply(self, conn: Connection, seq: int, accepted: list[_Prepared], existing: dict[str, dict[str, Any]],
-               usage: dict[str, Usage]) -> None:
+    def _apply(self, conn: Connection, seq: int, accepted: list[PreparedBatch], existing: dict[str, dict[str, Any]],
+               usage: dict[str, Usage], keys: dict[str, int]) -> None:
         rows: dict[str, TraceRow] = {}
         tags: dict[tuple[str, str], str] = {}
         metadata: dict[tuple[str, str], str] = {}
@@ -308,7 +339,7 @@ class IngestMixin(StoreCore):
                 tr = rows.get(tid)
                 if tr is None:
                     old = existing.get(tid)
-                    tr = rows[tid] = TraceRow(dict(old), old) if old else new_trace_row(tid, prep.experiment_id)
+                    tr = rows[tid] = TraceRow(dict(old), old) if old else new_trace_row(tid, prep.experiment_id, keys[tid])
                 upd = prep.updates.get(tid)
                 if upd is not None:
                     merge_update(tr, upd)

@@ -28,7 +28,15 @@ from tracelake.entities import Span, TraceInfo
 from tracelake.errors import InvalidRequest, NotFound, TracelakeError
 from tracelake.store.base import Page
 from tracelake.store.filter_grammar import parse_filter
-from tracelake.store.sql.core import decode_token, encode_token, exp_id_int, experiment_row, norm_trace_id
+from tracelake.store.sql.core import (
+    decode_token,
+    encode_token,
+    exp_id_int,
+    experiment_row,
+    norm_trace_id,
+    spans_of,
+    spans_of_any,
+)
 from tracelake.store.sql.rollups import LATENCY_BUCKETS_MS, percentile
 from tracelake.store.sql.schema import experiments, rollups, spans, traces
 from tracelake.store.sql.search import compile_filter
@@ -271,7 +279,7 @@ def session_turns(store: SqlStore, experiment_id: str, session_id: str, limit: i
         ids = list(roots)
         for start in range(0, len(ids), 500):
             part = ids[start:start + 500]
-            for row in conn.execute(select(spans).where(spans.c.trace_id.in_(part), spans.c.parent_span_id.is_(None))):
+            for row in conn.execute(select(spans).where(spans_of_any(part), spans.c.parent_span_id.is_(None))):
                 if roots.get(row.trace_id) == row.span_id:
                     content[row.trace_id] = _full_span(store, row)
     return [Turn(info, getattr(content.get(info.trace_id), "inputs", None),
@@ -377,7 +385,7 @@ def span_detail(store: SqlStore, trace_id: str, span_id: str) -> Span:
     """One span with its content (read back from artifact storage when it was offloaded)."""
     tid = norm_trace_id(trace_id)
     with store.read() as conn:
-        row = conn.execute(select(spans).where(spans.c.trace_id == tid, spans.c.span_id == span_id)).first()
+        row = conn.execute(select(spans).where(spans_of(tid), spans.c.span_id == span_id)).first()
     if row is None:
         raise NotFound(f"Span '{span_id}' not found in trace '{tid}'")
     return _full_span(store, row)

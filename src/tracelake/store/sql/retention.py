@@ -28,6 +28,7 @@ from tracelake.store.sql.core import (
     experiment_row,
     norm_trace_id,
     now_ms,
+    spans_of_any,
 )
 from tracelake.store.sql.schema import (
     assessments,
@@ -110,7 +111,9 @@ class RetentionMixin(StoreCore):
                 {"trace_id": r.trace_id, "seq": tx.seq, "experiment_id": r.experiment_id,
                  "request_time": r.request_time} for r in rows])
             prefixes = _offloaded_prefixes(conn, ids)
-            for table in (spans, trace_tags, trace_metadata, assessments, traces):
+            for part in chunked(ids):
+                conn.execute(delete(spans).where(spans_of_any(part)))
+            for table in (trace_tags, trace_metadata, assessments, traces):
                 conn.execute(delete(table).where(table.c.trace_id.in_(ids)))
             per_exp: dict[int, int] = {}
             for r in rows:
@@ -126,6 +129,6 @@ class RetentionMixin(StoreCore):
 def _offloaded_prefixes(conn: Connection, ids: Sequence[str]) -> list[str]:
     """The artifact folder of each trace that has offloaded spans."""
     stmt = (select(spans.c.trace_id, func.min(spans.c.content_uri))
-            .where(spans.c.trace_id.in_(list(ids)), spans.c.content_uri.is_not(None))
+            .where(spans_of_any(list(ids)), spans.c.content_uri.is_not(None))
             .group_by(spans.c.trace_id))
     return [uri.rsplit("/spans/", 1)[0] for _, uri in conn.execute(stmt)]

@@ -7,6 +7,11 @@ Design notes:
 - ``spans.content_uri`` is set when a span's content was offloaded to artifact storage
   (large traces); the row then keeps only the index columns.
 - Keyset paging over (request_time, trace_id) is served by ``ix_traces_exp_time``.
+- Spans are keyed by ``(trace_key, span_id)``, where ``traces.trace_key`` is an integer the
+  store hands out in increasing order as traces are created. Trace ids are random, so an
+  index led by ``trace_id`` takes every span insert to a random page of a b-tree that grows
+  past the cache; led by ``trace_key`` the inserts append. Find a trace's spans with
+  ``core.spans_of(trace_id)``.
 """
 from __future__ import annotations
 
@@ -73,7 +78,11 @@ traces = Table(
     Column("size_bytes", BigInteger, nullable=False, default=0),
     Column("seq", BigInteger, nullable=False, default=0),
     Column("first_seq", BigInteger, nullable=False, default=0),  # seq of the transaction that created it
+    # Set on every row by the store (see the module notes); nullable only because a column
+    # added to existing rows cannot be NOT NULL on SQLite without rebuilding the table.
+    Column("trace_key", BigInteger),
 )
+Index("ux_traces_trace_key", traces.c.trace_key, unique=True)
 Index("ix_traces_exp_time", traces.c.experiment_id, traces.c.request_time, traces.c.trace_id)
 Index("ix_traces_exp_duration", traces.c.experiment_id, func.coalesce(traces.c.execution_duration, literal_column("-1")),
       traces.c.trace_id)  # "slowest first" without a sort (see search.py)
@@ -103,8 +112,9 @@ Index("ix_trace_metadata_key_value", trace_metadata.c.key, trace_metadata.c.valu
 spans = Table(
     "spans",
     metadata,
-    Column("trace_id", String(64), primary_key=True),  # "tr-" + 32 hex, as traces.trace_id
+    Column("trace_key", BigInteger, primary_key=True, autoincrement=False),  # traces.trace_key of its trace
     Column("span_id", String(16), primary_key=True),
+    Column("trace_id", String(64), nullable=False),  # "tr-" + 32 hex, as traces.trace_id (not indexed)
     Column("parent_span_id", String(16)),
     Column("name", String(500), nullable=False),
     Column("span_type", String(64), nullable=False),
@@ -125,7 +135,6 @@ spans = Table(
     Column("content_uri", Text),  # set when inputs/outputs/attributes/events live in artifact storage
     Column("seq", BigInteger, nullable=False, default=0),  # seq of the transaction that added it (lake sync)
 )
-Index("ix_spans_trace_start", spans.c.trace_id, spans.c.start_time_ns)
 Index("ix_spans_seq", spans.c.seq)
 
 # One row per deleted trace (delete_traces, retention), with the seq of the deleting

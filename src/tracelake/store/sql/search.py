@@ -91,10 +91,10 @@ def _comparison(c: Comparison) -> ColumnElement[bool]:
         return or_(
             _compare(traces.c.request_preview, c),
             _compare(traces.c.response_preview, c),
-            _exists(spans.c.trace_id, span_text),
+            _span_exists(span_text),
         )
     if kind is FieldKind.SPAN:
-        return _exists(spans.c.trace_id, _compare(_SPAN_COLUMNS[c.field.name], c))
+        return _span_exists(_compare(_SPAN_COLUMNS[c.field.name], c))
     if kind in (FieldKind.TAG, FieldKind.METADATA):
         table = trace_tags if kind is FieldKind.TAG else trace_metadata
         return _keyed(table.c.trace_id, table.c.key == c.field.name, table.c.value, c)
@@ -105,6 +105,11 @@ def _comparison(c: Comparison) -> ColumnElement[bool]:
 
 def _exists(trace_id: ColumnElement[Any], *conditions: ColumnElement[bool]) -> ColumnElement[bool]:
     return select(trace_id).where(trace_id == traces.c.trace_id, *conditions).exists()
+
+
+def _span_exists(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    """A span of the trace matches: spans are keyed by the trace's integer key (schema.py)."""
+    return select(spans.c.span_id).where(spans.c.trace_key == traces.c.trace_key, *conditions).exists()
 
 
 def _keyed(trace_id: ColumnElement[Any], which: ColumnElement[bool], value: ColumnElement[Any],

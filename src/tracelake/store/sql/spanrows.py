@@ -18,6 +18,7 @@ from tracelake.entities.span import SpanStatus
 from tracelake.errors import InvalidRequest
 from tracelake.store.artifacts import join_uri
 from tracelake.store.sql.core import norm_trace_id
+from tracelake.store.sql.schema import spans
 
 _STATUSES = {SpanStatus.UNSET, SpanStatus.OK, SpanStatus.ERROR}
 _CONTENT = ("inputs", "outputs", "attributes", "events")
@@ -33,60 +34,63 @@ def text_bytes(text: str | None) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
+# A row is a list in the ``spans`` table's column order (what the bulk insert takes as is);
+# these are the positions the store fills in or moves content out of.
+SPAN_COLUMNS = ("trace_key", "span_id", "trace_id", "parent_span_id", "name", "span_type", "kind",
+                "start_time_ns", "end_time_ns", "status_code", "status_message", "inputs", "outputs",
+                "attributes", "events", "model", "input_tokens", "output_tokens", "total_tokens", "cost",
+                "content_uri", "seq")
+assert SPAN_COLUMNS == tuple(c.name for c in spans.columns), "spanrows.SPAN_COLUMNS must follow schema.spans"
+ROW_TRACE_KEY = SPAN_COLUMNS.index("trace_key")
+ROW_CONTENT_URI = SPAN_COLUMNS.index("content_uri")
+ROW_SEQ = SPAN_COLUMNS.index("seq")
+_ROW_CONTENT = tuple(SPAN_COLUMNS.index(key) for key in _CONTENT)
+
+
 @dataclass(slots=True)
 class SpanRecord:
-    row: dict[str, Any]  # the ``spans`` row to insert (content moved out when offloaded)
+    span: Span  # the validated span (its values are read for trace state and usage)
+    trace_id: str  # normalised ("tr-" + 32 hex)
+    row: list[Any]  # the ``spans`` row to insert, in SPAN_COLUMNS order (content moved out when offloaded)
     size: int  # bytes of content
-    inputs: str | None  # kept for previews even when the row's copy is offloaded
-    outputs: str | None
     blob: bytes | None = None  # offloaded content, to write before the row is committed
 
 
 def span_record(span: Span, offload_bytes: int, trace_id: str | None = None) -> SpanRecord:
     """Validate a span and build its row. Raises ``InvalidRequest`` for malformed ids.
 
-    ``trace_id`` is the span's normalised trace id when the caller already has it."""
-    if not span.span_id or len(span.span_id) > 16:
-        raise InvalidRequest(f"Invalid span id {span.span_id!r}: expected up to 16 hex digits")
+    ``trace_id`` is the span's normalised trace id when the caller already has it; the row's
+    ``trace_key`` and ``seq`` are filled in by the writing transaction."""
+    span_id = span.span_id
+    if not span_id or len(span_id) > 16:
+        raise InvalidRequest(f"Invalid span id {span_id!r}: expected up to 16 hex digits")
     parent = span.parent_span_id or None
     if parent is not None and len(parent) > 16:
         raise InvalidRequest(f"Invalid parent span id {parent!r}: expected up to 16 hex digits")
     if span.status_code not in _STATUSES:
         raise InvalidRequest(f"Invalid span status {span.status_code!r}: expected UNSET, OK or ERROR")
     if not isinstance(span.start_time_ns, int):
-        raise InvalidRequest(f"Span {span.span_id!r} has no integer start_time_ns")
+        raise InvalidRequest(f"Span {span_id!r} has no integer start_time_ns")
     attributes = _dumps(span.attributes) if span.attributes else None
     events = (_dumps([{"name": e.name, "time_ns": e.time_ns, "attributes": e.attributes} for e in span.events])
               if span.events else None)
-    size = text_bytes(span.inputs) + text_bytes(span.outputs) + text_bytes(attributes) + text_bytes(events)
-    row = {
-        "trace_id": trace_id or norm_trace_id(span.trace_id),
-        "span_id": span.span_id,
-        "parent_span_id": parent,
-        "name": (span.name or "")[:500],
-        "span_type": (span.span_type or "UNKNOWN")[:64],
-        "kind": (span.kind or "INTERNAL")[:16],
-        "start_time_ns": span.start_time_ns,
-        "end_time_ns": span.end_time_ns,
-        "status_code": span.status_code,
-        "status_message": span.status_message or "",
-        "inputs": span.inputs,
-        "outputs": span.outputs,
-        "attributes": attributes,
-        "events": events,
-        "model": span.model[:250] if span.model else None,
-        "input_tokens": span.input_tokens,
-        "output_tokens": span.output_tokens,
-        "total_tokens": span.total_tokens,
-        "cost": span.cost,
-        "content_uri": None,
-        "seq": 0,  # set to the writing transaction's seq
-    }
-    record = SpanRecord(row, size, span.inputs, span.outputs)
+    inputs, outputs = span.inputs, span.outputs
+    size = text_bytes(inputs) + text_bytes(outputs) + text_bytes(attributes) + text_bytes(events)
+    tid = trace_id or norm_trace_id(span.trace_id)
+    name = span.name or ""
+    span_type = span.span_type or "UNKNOWN"
+    kind = span.kind or "INTERNAL"
+    model = span.model
+    row = [0, span_id, tid, parent, name if len(name) <= 500 else name[:500],
+           span_type if len(span_type) <= 64 else span_type[:64], kind if len(kind) <= 16 else kind[:16],
+           span.start_time_ns, span.end_time_ns, span.status_code, span.status_message or "",
+           inputs, outputs, attributes, events, model[:250] if model else None,
+           span.input_tokens, span.output_tokens, span.total_tokens, span.cost, None, 0]
+    record = SpanRecord(span, tid, row, size)
     if size > offload_bytes:
-        record.blob = orjson.dumps({key: row[key] for key in _CONTENT})
-        for key in _CONTENT:
-            row[key] = None
+        record.blob = orjson.dumps({key: row[i] for key, i in zip(_CONTENT, _ROW_CONTENT)})
+        for i in _ROW_CONTENT:
+            row[i] = None
     return record
 
 

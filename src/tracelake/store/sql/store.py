@@ -25,7 +25,7 @@ from tracelake.errors import InvalidRequest, LimitExceeded
 from tracelake.store.artifacts import Artifacts, normalize_root
 from tracelake.store.base import Store
 from tracelake.store.sql.assessments import AssessmentsMixin
-from tracelake.store.sql.core import Limits, experiment_row, norm_trace_id
+from tracelake.store.sql.core import Limits, experiment_row, next_trace_key, norm_trace_id
 from tracelake.store.sql.engine import make_engine
 from tracelake.store.sql.experiments import ExperimentsMixin
 from tracelake.store.sql.ingest import IngestMixin
@@ -92,7 +92,7 @@ class SqlStore(ExperimentsMixin, IngestMixin, TracesMixin, AssessmentsMixin, Rol
                 if count >= self.limits.max_traces_per_experiment:
                     raise LimitExceeded(f"Experiment '{eid}' holds the maximum of "
                                         f"{self.limits.max_traces_per_experiment} traces")
-                tr = new_trace_row(tid, eid)
+                tr = new_trace_row(tid, eid, next_trace_key(conn))
                 tr.values["request_time"] = info.request_time or tr.values["request_time"]
             else:
                 if old.experiment_id != eid:

@@ -31,8 +31,9 @@ class TraceRow:
     original: dict[str, Any] | None  # the row as read; None for a new trace
 
 
-def new_trace_row(trace_id: str, experiment_id: int) -> TraceRow:
-    return TraceRow({
+def new_trace_row(trace_id: str, experiment_id: int, trace_key: int) -> TraceRow:
+    """A trace not stored yet; ``trace_key`` from ``core.next_trace_key`` in the same transaction."""
+    return TraceRow({"trace_key": trace_key,
         "trace_id": trace_id, "experiment_id": experiment_id, "client_request_id": None,
         "request_time": now_ms(), "execution_duration": None, "state": TraceState.IN_PROGRESS, "name": None,
         "root_span_id": None, "request_preview": None, "response_preview": None, "session_id": None,

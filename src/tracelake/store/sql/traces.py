@@ -28,6 +28,7 @@ from tracelake.store.sql.core import (
     encode_token,
     exp_id_int,
     norm_trace_id,
+    spans_of,
 )
 from tracelake.store.sql.schema import spans, trace_tags, traces
 from tracelake.store.sql.spanrows import span_from_row
@@ -97,7 +98,7 @@ class TracesMixin(StoreCore):
         tid = norm_trace_id(trace_id)
         if max_spans is not None and max_spans < 1:
             raise InvalidRequest("max_spans must be at least 1")
-        stmt = select(*_SPAN_READ).where(spans.c.trace_id == tid)
+        stmt = select(*_SPAN_READ).where(spans_of(tid))
         if span_page_token:
             token = decode_token(span_page_token, "spans")
             if token.get("t") != tid:

@@ -35,20 +35,24 @@ class Usage:
     root: SpanRecord | None = None
 
     def add(self, rec: SpanRecord) -> None:
-        row = rec.row
+        span = rec.span
         self.spans += 1
         self.size += rec.size
-        self.input_tokens = add_opt(self.input_tokens, row["input_tokens"])
-        self.output_tokens = add_opt(self.output_tokens, row["output_tokens"])
-        total = row["total_tokens"]
-        if total is None and (row["input_tokens"] is not None or row["output_tokens"] is not None):
-            total = (row["input_tokens"] or 0) + (row["output_tokens"] or 0)
-        self.total_tokens = add_opt(self.total_tokens, total)
-        self.cost = add_opt(self.cost, row["cost"])
-        start = row["start_time_ns"]
+        inp, out = span.input_tokens, span.output_tokens
+        if inp is not None or out is not None:  # most spans carry no usage: skip the sums
+            self.input_tokens = add_opt(self.input_tokens, inp)
+            self.output_tokens = add_opt(self.output_tokens, out)
+        total = span.total_tokens
+        if total is None and (inp is not None or out is not None):
+            total = (inp or 0) + (out or 0)
+        if total is not None:
+            self.total_tokens = add_opt(self.total_tokens, total)
+        if span.cost is not None:
+            self.cost = add_opt(self.cost, span.cost)
+        start = span.start_time_ns
         if self.min_start_ns is None or start < self.min_start_ns:
             self.min_start_ns = start
-        if self.root is None and row["parent_span_id"] is None and row["end_time_ns"] is not None:
+        if self.root is None and not span.parent_span_id and span.end_time_ns is not None:
             self.root = rec
 
     def merge(self, other: Usage) -> None:
@@ -108,15 +112,15 @@ def apply_usage(tr: TraceRow, u: Usage, deltas: dict[RollupKey, RollupDelta]) ->
 
 
 def _set_root(v: dict[str, Any], root: SpanRecord, overwrite_state: bool) -> None:
-    row = root.row
-    v["root_span_id"] = row["span_id"]
-    v["name"] = row["name"]
-    v["request_preview"] = root.inputs[:PREVIEW_CHARS] if root.inputs is not None else None
-    v["response_preview"] = root.outputs[:PREVIEW_CHARS] if root.outputs is not None else None
+    span = root.span
+    v["root_span_id"] = span.span_id
+    v["name"] = (span.name or "")[:500]
+    v["request_preview"] = span.inputs[:PREVIEW_CHARS] if span.inputs is not None else None
+    v["response_preview"] = span.outputs[:PREVIEW_CHARS] if span.outputs is not None else None
     if overwrite_state:
-        v["request_time"] = row["start_time_ns"] // 1_000_000
-        v["execution_duration"] = max(row["end_time_ns"] - row["start_time_ns"], 0) // 1_000_000
-        v["state"] = TraceState.ERROR if row["status_code"] == "ERROR" else TraceState.OK
+        v["request_time"] = span.start_time_ns // 1_000_000
+        v["execution_duration"] = max(span.end_time_ns - span.start_time_ns, 0) // 1_000_000
+        v["state"] = TraceState.ERROR if span.status_code == "ERROR" else TraceState.OK
 
 
 __all__ = ["PREVIEW_CHARS", "Usage", "add_opt", "apply_usage", "merge_update"]

@@ -25,6 +25,11 @@ MAX_BATCHES_PER_COMMIT = 1_000
 MAX_SPANS_PER_COMMIT = 50_000
 
 
+def _span_count(batch: Any) -> int:
+    count = getattr(batch, "span_count", None)  # a store's prepared batch (see SqlStore.prepare_spans)
+    return count if count is not None else len(batch.spans)
+
+
 @dataclass(slots=True)
 class _Item:
     batch: SpanBatch
@@ -52,7 +57,8 @@ class GroupCommitWriter:
         self._thread.start()
 
     def submit(self, batch: SpanBatch) -> Future[IngestResult]:
-        """Queue ``batch``; the future resolves after its commit. Raises ``Overloaded`` when full."""
+        """Queue ``batch`` (a ``SpanBatch``, or what the store's ``prepare_spans`` made of one);
+        the future resolves after its commit. Raises ``Overloaded`` when full."""
         future: Future[IngestResult] = Future()
         with self._cond:
             if self._closed:
@@ -93,10 +99,10 @@ class GroupCommitWriter:
             group: list[_Item] = []
             spans = 0
             while self._pending and len(group) < self.max_batches_per_commit:
-                if group and spans + len(self._pending[0].batch.spans) > self.max_spans_per_commit:
+                if group and spans + _span_count(self._pending[0].batch) > self.max_spans_per_commit:
                     break
                 item = self._pending.popleft()
-                spans += len(item.batch.spans)
+                spans += _span_count(item.batch)
                 group.append(item)
         return [item for item in group if item.future.set_running_or_notify_cancel()]
 

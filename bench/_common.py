@@ -66,7 +66,8 @@ def percentile(values: list[float], q: float) -> float:
 def start_tracelake(workdir: str, port: int, store: str | None = None) -> subprocess.Popen:
     env = {**os.environ, "TRACELAKE_LOG_LEVEL": "warning"}
     cmd = [sys.executable, "-m", "tracelake.cli", "server", "--port", str(port),
-           "--store", store or f"sqlite:///{workdir}/tracelake.db", "--artifacts", f"{workdir}/artifacts"]
+           "--store", store or f"sqlite:///{workdir}/tracelake.db", "--artifacts", f"{workdir}/artifacts",
+           "--lake", f"{workdir}/lake"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=open(f"{workdir}/tracelake.log", "w"),
                             start_new_session=True)
     wait_http(f"http://127.0.0.1:{port}/health")

@@ -31,15 +31,24 @@ class TraceRow:
     original: dict[str, Any] | None  # the row as read; None for a new trace
 
 
+_NEW_TRACE: dict[str, Any] = {
+    "trace_key": 0, "trace_id": "", "experiment_id": 0, "client_request_id": None,
+    "request_time": 0, "execution_duration": None, "state": TraceState.IN_PROGRESS, "name": None,
+    "root_span_id": None, "request_preview": None, "response_preview": None, "session_id": None,
+    "user_id": None, "span_count": 0, "input_tokens": None, "output_tokens": None, "total_tokens": None,
+    "cost": None, "size_bytes": 0, "seq": 0, "first_seq": 0,
+}
+assert set(_NEW_TRACE) == set(TRACE_COLUMNS), "tracerows._NEW_TRACE must name every traces column"
+
+
 def new_trace_row(trace_id: str, experiment_id: int, trace_key: int) -> TraceRow:
     """A trace not stored yet; ``trace_key`` from ``core.next_trace_key`` in the same transaction."""
-    return TraceRow({"trace_key": trace_key,
-        "trace_id": trace_id, "experiment_id": experiment_id, "client_request_id": None,
-        "request_time": now_ms(), "execution_duration": None, "state": TraceState.IN_PROGRESS, "name": None,
-        "root_span_id": None, "request_preview": None, "response_preview": None, "session_id": None,
-        "user_id": None, "span_count": 0, "input_tokens": None, "output_tokens": None, "total_tokens": None,
-        "cost": None, "size_bytes": 0, "seq": 0, "first_seq": 0,
-    }, None)
+    values = _NEW_TRACE.copy()  # one C-level copy, then the four values of this trace
+    values["trace_key"] = trace_key
+    values["trace_id"] = trace_id
+    values["experiment_id"] = experiment_id
+    values["request_time"] = now_ms()
+    return TraceRow(values, None)
 
 
 def write_trace_rows(conn: Connection, seq: int, rows: Sequence[TraceRow], force: set[str]) -> None:

@@ -85,6 +85,45 @@ def test_server_stops_cleanly_on_sigterm_keeping_acknowledged_traces(server_proc
         store.close()
 
 
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as fh:
+        return [int(p) for p in fh.read().split()]
+
+
+def test_server_syncs_the_lake_from_a_child_process_that_ends_with_it(server_process, tmp_path):
+    """``tracelake server`` runs the lake sync in a child process (off the ingest path's
+    interpreter lock); what it ingests still lands in the lake within seconds."""
+    base, proc = server_process
+    spans = record(five_span_trace)
+    assert _post(f"{base}/v1/traces", protobuf_body(spans), "application/x-protobuf")[0] == 200
+    from tracelake.lake.storage import Lake
+    from tracelake.lake.tables import SPANS
+
+    lake = Lake.at(str(tmp_path / "lake"))
+    deadline = time.monotonic() + 60
+    while True:
+        table = lake.open(SPANS)
+        rows = table.to_pyarrow_table().num_rows if table is not None else 0
+        if rows == len(spans) or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert rows == len(spans)
+    children = _children(proc.pid)
+    assert children, "the lake sync runs in a child process of the server"
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=60)
+    for child in children:
+        deadline = time.monotonic() + 30
+        while os.path.exists(f"/proc/{child}") and time.monotonic() < deadline:
+            with open(f"/proc/{child}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+            time.sleep(0.2)
+        if os.path.exists(f"/proc/{child}"):
+            with open(f"/proc/{child}/stat") as fh:
+                assert fh.read().rsplit(")", 1)[1].split()[0] == "Z", "the lake process outlived the server"
+
+
 def test_non_loopback_bind_without_auth_is_refused(tmp_path):
     result = subprocess.run([*CLI, "server", "--host", "0.0.0.0", "--port", str(_free_port()),
                              "--store", f"sqlite:///{tmp_path}/t.db"], capture_output=True, text=True, timeout=60)

@@ -59,7 +59,7 @@ def server(**options: Any) -> None:
     settings = Settings.load(options)
     check_bind_safety(settings)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings)
+    app = create_app(settings, lake_process=settings.lake_sync_process)
     click.echo(f"tracelake server on http://{settings.host}:{settings.port} (store {_safe_uri(settings.store)})")
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False,
                 timeout_graceful_shutdown=10)

@@ -1,9 +1,20 @@
-"""``LakeWorker``: the lake sync and table maintenance as a background thread of the server."""
+"""``LakeWorker``: the lake sync and table maintenance beside the server.
+
+Two ways to run it, same loop:
+- a thread of the server process (``start()``; what ``create_app`` does by default);
+- a child process (``start(process=True)``; what ``tracelake server`` does). Reading changes
+  and building Arrow columns is Python work: in its own process it no longer competes with
+  ingest for the server's interpreter lock, and uses the second core. The child opens its own
+  store connection from the settings. It waits between passes on a pipe from the server, so
+  it exits when the server asks, and also when the server is gone (the pipe reads EOF).
+"""
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import threading
 import time
+from typing import Any
 
 from tracelake.lake.catalog import Catalog
 from tracelake.lake.maintenance import maintain
@@ -28,15 +39,24 @@ class LakeWorker:
         self.settings = settings
         self.lake = lake_from_settings(settings)
         self.sync = LakeSync(store, self.lake)
-        self._stop = threading.Event()
+        self._stop: Any = threading.Event()
         self._thread: threading.Thread | None = None
+        self.process: Any = None  # the child process, in process mode
 
     @property
     def enabled(self) -> bool:
         return self.settings.lake_sync_interval_s > 0
 
-    def start(self) -> None:
+    def start(self, process: bool = False) -> None:
         if not self.enabled:
+            return
+        if process:
+            ctx = multiprocessing.get_context("spawn")  # never fork a process that has threads
+            child_end, self._pipe = ctx.Pipe(duplex=False)
+            self.process = ctx.Process(target=_child_main, args=(self.settings, child_end),
+                                       name="tracelake-lake", daemon=True)
+            self.process.start()
+            child_end.close()
             return
         self._thread = threading.Thread(target=self._run, name="tracelake-lake", daemon=True)
         self._thread.start()
@@ -45,6 +65,12 @@ class LakeWorker:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=60)
+        if self.process is not None:
+            self._pipe.close()  # the child reads EOF: it ends after the pass in flight, if any
+            self.process.join(timeout=60)
+            if self.process.is_alive():
+                self.process.terminate()
+                self.process.join(timeout=10)
 
     def maintain_once(self) -> None:
         for spec in Catalog(self.lake).specs():  # the synced tables and any the gateway created
@@ -67,6 +93,31 @@ class LakeWorker:
             except Exception:  # keep the worker alive: the next pass redoes the chunk exactly once
                 log.exception("lake sync pass failed")
             wait = max(0.0, interval - (time.monotonic() - started))  # a pass starts every interval
+
+
+class _PipeStop:
+    """The child's stop signal: anything on the pipe from the server, or its end closing."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def wait(self, timeout: float) -> bool:
+        return bool(self.conn.poll(timeout))
+
+    def set(self) -> None:  # pragma: no cover - the child never stops itself this way
+        pass
+
+
+def _child_main(settings: Settings, conn: Any) -> None:
+    """The lake sync process: its own store connection, the same loop as the thread."""
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    store = SqlStore(settings.store, artifact_root=settings.artifacts)
+    try:
+        worker = LakeWorker(store, settings)
+        worker._stop = _PipeStop(conn)
+        worker._run()
+    finally:
+        store.close()
 
 
 __all__ = ["LakeWorker", "lake_from_settings"]

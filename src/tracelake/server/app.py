@@ -42,8 +42,11 @@ def open_store(settings: Settings) -> Store:
     )
 
 
-def create_app(settings: Settings | None = None, store: Store | None = None) -> Starlette:
-    """Build the app. ``store`` may be passed in (tests); otherwise it is opened from settings."""
+def create_app(settings: Settings | None = None, store: Store | None = None, lake_process: bool = False) -> Starlette:
+    """Build the app. ``store`` may be passed in (tests); otherwise it is opened from settings.
+
+    ``lake_process``: run the lake sync in a child process rather than a thread (``tracelake
+    server`` does, per ``settings.lake_sync_process``; embedded apps and tests keep a thread)."""
     from tracelake.server.workers import RetentionWorker
     from tracelake.store.sql.writer import GroupCommitWriter
 
@@ -65,7 +68,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         retention.start()
         if lake is not None:
-            lake.start()
+            lake.start(process=lake_process)
         try:
             yield
         finally:

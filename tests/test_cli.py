@@ -35,10 +35,10 @@ def _post(url: str, body: bytes, content_type: str) -> tuple[int, bytes]:
 
 
 @pytest.fixture
-def server_process(store_uri, tmp_path):
+def server_process(store_uri, tmp_path, request):
     port = _free_port()
     env = {**os.environ, "TRACELAKE_STORE": store_uri, "TRACELAKE_ARTIFACTS": str(tmp_path / "artifacts"),
-           "TRACELAKE_LAKE": str(tmp_path / "lake")}
+           "TRACELAKE_LAKE": str(tmp_path / "lake"), **getattr(request, "param", {})}
     proc = subprocess.Popen([*CLI, "server", "--port", str(port)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -90,9 +90,10 @@ def _children(pid: int) -> list[int]:
         return [int(p) for p in fh.read().split()]
 
 
+@pytest.mark.parametrize("server_process", [{"TRACELAKE_LAKE_SYNC_PROCESS": "true"}], indirect=True)
 def test_server_syncs_the_lake_from_a_child_process_that_ends_with_it(server_process, tmp_path):
-    """``tracelake server`` runs the lake sync in a child process (off the ingest path's
-    interpreter lock); what it ingests still lands in the lake within seconds."""
+    """With lake_sync_process the lake sync runs in a child process (off the ingest path's
+    interpreter lock); what the server ingests still lands in the lake within seconds."""
     base, proc = server_process
     spans = record(five_span_trace)
     assert _post(f"{base}/v1/traces", protobuf_body(spans), "application/x-protobuf")[0] == 200

@@ -1,10 +1,11 @@
 """``LakeWorker``: the lake sync and table maintenance beside the server.
 
 Two ways to run it, same loop:
-- a thread of the server process (``start()``; what ``create_app`` does by default);
-- a child process (``start(process=True)``; what ``tracelake server`` does). Reading changes
-  and building Arrow columns is Python work: in its own process it no longer competes with
-  ingest for the server's interpreter lock, and uses the second core. The child opens its own
+- a thread of the server process (``start()``; the default);
+- a child process (``start(process=True)``; ``tracelake server`` with ``lake_sync_process``).
+  Reading changes and building Arrow columns is Python work: in its own process it no longer
+  competes with ingest for the server's interpreter lock, and uses another core, for the
+  memory of a second interpreter with pyarrow and deltalake loaded. The child opens its own
   store connection from the settings. It waits between passes on a pipe from the server, so
   it exits when the server asks, and also when the server is gone (the pipe reads EOF).
 """
@@ -19,11 +20,18 @@ from typing import Any
 from tracelake.lake.catalog import Catalog
 from tracelake.lake.maintenance import maintain
 from tracelake.lake.storage import Lake
+from tracelake.lake.source import ChunkLimits
 from tracelake.lake.sync import LakeSync
 from tracelake.settings import Settings
 from tracelake.store.sql.store import SqlStore
 
 log = logging.getLogger("tracelake.lake")
+
+
+# Smaller chunks than ``tracelake lake sync``'s: a chunk's rows are held in memory while it
+# lands, and the server's memory must stay bounded under sustained ingest (10,000 spans is
+# ~100 MB of Python row objects at peak; a Delta commit per chunk stays cheap at that size).
+SERVER_CHUNKS = ChunkLimits(max_traces=2_000, max_spans=10_000)
 
 
 def lake_from_settings(settings: Settings) -> Lake:
@@ -38,7 +46,7 @@ class LakeWorker:
     def __init__(self, store: SqlStore, settings: Settings) -> None:
         self.settings = settings
         self.lake = lake_from_settings(settings)
-        self.sync = LakeSync(store, self.lake)
+        self.sync = LakeSync(store, self.lake, SERVER_CHUNKS)
         self._stop: Any = threading.Event()
         self._thread: threading.Thread | None = None
         self.process: Any = None  # the child process, in process mode

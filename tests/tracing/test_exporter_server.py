@@ -11,6 +11,7 @@ import pytest
 import tracelake
 from tracelake import SpanType
 from tracelake.tracing.exporters._http import HttpSender, RetryPolicy, parse_retry_after
+from tracelake.tracing.exporters import server as server_exporter
 from tracelake.tracing.exporters.server import NATIVE_PATH, TracelakeServerExporter
 from tracelake.tracing.wire import NATIVE_CONTENT_TYPE
 
@@ -238,11 +239,29 @@ def test_a_remote_server_gets_gzip_by_default():
 def test_batches_reuse_one_keep_alive_connection(collector):
     exporter = TracelakeServerExporter(collector.url)
     tracelake.configure(exporter=exporter, max_export_batch_size=10)
-    for i in range(35):
-        tracelake.start_span(f"s{i}").end()
-    assert tracelake.flush(10)
+    for batch in range(4):
+        for i in range(10):
+            tracelake.start_span(f"s{batch}.{i}").end()
+        assert tracelake.flush(10)
     assert len(collector.requests) == 4
     assert len({r.client_port for r in collector.requests}) == 1
+
+
+def test_a_backlog_goes_out_in_few_requests_of_bounded_size(collector, monkeypatch):
+    monkeypatch.setattr(server_exporter, "PART_ROWS", 10)
+    monkeypatch.setattr(server_exporter, "MAX_REQUEST_BYTES", 7000)
+    exporter = TracelakeServerExporter(collector.url)
+    tracelake.configure(exporter=exporter, max_export_batch_size=10, schedule_delay_s=60)
+    for i in range(95):  # one wake-up at 10 queued spans; the export thread finds the rest queued
+        tracelake.start_span(f"s{i}", inputs="x" * 40).end()
+    assert tracelake.flush(10)
+    bodies = [orjson.loads(r.body) for r in collector.requests]
+    names = [row[4] for body in bodies for row in body["spans"]]
+    assert sorted(names) == sorted(f"s{i}" for i in range(95))
+    assert len(collector.requests) < 10  # fewer requests than batches of 10
+    assert all(len(r.body) <= 7000 for r in collector.requests)
+    assert all(body["resource"] == exporter.resource for body in bodies)
+    assert tracelake.get_export_stats().exported == 95
 
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])

@@ -1,16 +1,21 @@
 """The batch processor: bounded queue with a drop counter, flush, masking, isolation from the app."""
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import tracelake
 from tracelake.tracing.exporters.base import SpanExporter
 from tracelake.tracing.exporters.memory import InMemorySpanExporter
+from tracelake.tracing._runtime import RUNTIME
 from tracelake.tracing.processor import BatchSpanProcessor
+from tracelake.tracing.wire import span_row
 
 from .conftest import free_port
 
@@ -19,8 +24,6 @@ class BlockedExporter(SpanExporter):
     """Never finishes an export until released: the queue can only fill up."""
 
     def __init__(self):
-        import threading
-
         self.release = threading.Event()
         self.calls = 0
 
@@ -186,3 +189,100 @@ def test_export_thread_restarts_in_a_forked_child(tmp_path):
     text = out.read_text()
     assert text.count('"name":"child-span"') == 1
     assert text.count('"name":"parent-before-fork"') == 1
+
+
+class RowsExporter(SpanExporter):
+    """Takes native rows; ``release`` gates each export (set by default)."""
+
+    takes_rows = True
+
+    def __init__(self):
+        self.rows = []
+        self.release = threading.Event()
+        self.release.set()
+
+    def export_rows(self, rows):
+        self.release.wait(10)
+        self.rows.extend(rows)
+        return True
+
+
+def _full_trace():
+    with tracelake.start_span("agent", span_type=tracelake.SpanType.AGENT) as root:
+        root.set_inputs({"q": "hi"})
+        tracelake.update_current_trace(tags={"t": "1"})
+        with tracelake.start_span("llm", span_type=tracelake.SpanType.LLM) as llm:
+            llm.set_token_usage(3, 4)
+            llm.set_attributes({"temperature": 0.5})
+            llm.add_event("retry", {"attempt": 1})
+            llm.set_outputs("hello")
+    return root, llm
+
+
+def test_exporters_taking_rows_get_the_same_rows_as_wire_span_row():
+    rows = RowsExporter()
+    tracelake.configure(exporter=rows)
+    root, llm = _full_trace()
+    assert tracelake.flush(10)
+    assert rows.rows == [span_row(llm), span_row(root)]
+    assert tracelake.get_export_stats().exported == 2
+
+
+def test_with_an_exporter_that_takes_spans_every_exporter_gets_spans():
+    rows, memory = RowsExporter(), InMemorySpanExporter()
+    rows.export = lambda spans: rows.rows.extend(spans) or True
+    tracelake.configure(exporter=[rows, memory])
+    root, llm = _full_trace()
+    assert tracelake.flush(10)
+    assert rows.rows == memory.get_finished_spans() == [llm, root]
+
+
+def test_queued_rows_are_not_tracked_by_the_garbage_collector():
+    rows = RowsExporter()
+    rows.release.clear()
+    tracelake.configure(exporter=rows, max_export_batch_size=1_000_000, max_queue_size=1_000_000)
+
+    @tracelake.trace
+    def op(i):
+        return i
+
+    for i in range(1000):
+        op(i)
+    gc.collect()
+    queue = list(RUNTIME.processor._queue)
+    assert len(queue) == 1000
+    assert not any(gc.is_tracked(row) for row in queue)
+    rows.release.set()
+    assert tracelake.flush(10)
+
+
+def test_masking_applies_to_rows_and_leaves_the_span_alone():
+    rows = RowsExporter()
+    tracelake.configure(exporter=rows, masking=lambda value: "***" if value == "hunter2" else value)
+    with tracelake.start_span("login") as span:
+        span.set_inputs("hunter2")
+        span.set_outputs("ok")
+    assert tracelake.flush(10)
+    ((*_, inputs, outputs, _attrs, _events, _usage, _trace),) = rows.rows
+    assert (inputs, outputs) == ('"***"', '"ok"')
+    assert span.inputs == "hunter2"
+
+
+def test_a_backlog_in_flight_counts_against_the_queue_bound():
+    rows = RowsExporter()
+    rows.release.clear()
+    tracelake.configure(exporter=rows, max_queue_size=100, max_export_batch_size=10, schedule_delay_s=60)
+    for i in range(95):
+        tracelake.start_span(f"s{i}").end()
+    RUNTIME.processor._wake.set()  # the export thread takes all 95, then waits
+    for _ in range(200):
+        if tracelake.get_export_stats().queued == 95 and not RUNTIME.processor._queue:
+            break
+        time.sleep(0.01)
+    for i in range(100):
+        tracelake.start_span(f"t{i}").end()
+    stats = tracelake.get_export_stats()
+    assert stats.queued == 100 + 10  # max_queue_size + max_export_batch_size
+    assert stats.dropped == 95 + 100 - 110
+    rows.release.set()
+    assert tracelake.flush(10)

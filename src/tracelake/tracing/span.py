@@ -62,12 +62,13 @@ class TraceData:
         self.usage: list[int] | None = None  # [input, output, total] summed over the spans
 
 
-_last_trace_id = 0  # of the last local root span that ended
+_last_trace = (0, 0)  # trace id (high, low 64 bits) of the last local root span that ended
 
 
 def last_trace_id() -> int:
     """The integer trace id of the last local root span that ended in this process (0: none)."""
-    return _last_trace_id
+    hi, lo = _last_trace
+    return hi << 64 | lo
 
 
 def _exception_type(exc: BaseException) -> str:
@@ -78,33 +79,34 @@ def _exception_type(exc: BaseException) -> str:
 class Span:
     """One timed operation. Use it as a context manager (``with start_span(...) as span``)."""
 
-    # The trace's id and sampling decision are copied into every span; the trace-level data lives
-    # on the local root (``_root`` is None for the root itself, so no span refers to itself).
-    __slots__ = ("_trace_id", "_sampled", "_root", "_trace_data", "_span_id", "_parent_id", "name",
+    # The trace's id (as two 64-bit halves, the way the native wire format sends it) and sampling
+    # decision are copied into every span; the trace-level data lives on the local root (``_root``
+    # is None for the root itself, so no span refers to itself).
+    __slots__ = ("_trace_hi", "_trace_lo", "_sampled", "_root", "_trace_data", "_span_id", "_parent_id", "name",
                  "span_type", "start_time_ns", "end_time_ns", "_inputs", "_outputs", "_attributes",
                  "_events", "_status", "_status_message", "_usage", "_token")
 
     def __init__(self, name: str, span_type: str, parent: Span | RemoteParent | None) -> None:
-        if parent is not None and parent.__class__ is Span:
-            self._trace_id = parent._trace_id
-            self._sampled = parent._sampled
-            self._root = parent._root or parent
-            self._parent_id = parent._span_id
-            self._span_id = _getrandbits(64) or 1
-        elif parent is None:
+        self._span_id = _getrandbits(64) or 1
+        if parent is None:
+            self._trace_hi = _getrandbits(64)
+            self._trace_lo = _getrandbits(64) or 1  # a trace id is not 0
             ratio = RUNTIME.sampling_ratio
-            ids = _getrandbits(192)  # trace id and span id in one call
-            self._trace_id = (ids >> 64) or 1
-            self._span_id = (ids & _LOW64) or 1
             self._sampled = (ratio >= 1.0 or _random() < ratio) and not SUPPRESSED.get()
             self._root = None
             self._parent_id = 0
+        elif parent.__class__ is Span:
+            self._trace_hi = parent._trace_hi
+            self._trace_lo = parent._trace_lo
+            self._sampled = parent._sampled
+            self._root = parent._root or parent
+            self._parent_id = parent._span_id
         else:  # a remote parent: this span is the local root of a distributed trace
-            self._trace_id = parent.trace_id
+            self._trace_hi = parent.trace_id >> 64
+            self._trace_lo = parent.trace_id & _LOW64
             self._sampled = parent.sampled and not SUPPRESSED.get()
             self._root = None
             self._parent_id = parent.span_id
-            self._span_id = _getrandbits(64) or 1
         self.name = name
         self.span_type = span_type
         self._inputs = self._outputs = self._attributes = self._events = self._usage = self._token = None
@@ -115,6 +117,10 @@ class Span:
         self.start_time_ns = _time_ns()
 
     # -- identity -----------------------------------------------------------------------------
+    @property
+    def _trace_id(self) -> int:
+        return self._trace_hi << 64 | self._trace_lo
+
     @property
     def trace_id(self) -> str:
         """The MLflow trace id: ``tr-`` + 32 hex."""
@@ -241,27 +247,29 @@ class Span:
     # -- lifecycle ----------------------------------------------------------------------------
     def end(self) -> None:
         """End the span (idempotent) and hand it to the exporter."""
-        global _last_trace_id
+        global _last_trace
         if self.end_time_ns:
             return
         self.end_time_ns = _time_ns()
-        if self._status == 0:
+        if not self._status:
             self._status = 1
-        usage = self._usage
-        if usage is not None:
-            data = self.trace_data()
-            if data.usage is None:
-                data.usage = [0, 0, 0]
-            total = data.usage
-            total[0] += usage[0]
-            total[1] += usage[1]
-            total[2] += usage[2]
+        if self._usage is not None:
+            self._add_usage_to_trace()
         if self._root is None:
-            _last_trace_id = self._trace_id
-        if self._sampled:
-            processor = RUNTIME.processor
-            if processor is not None:
-                processor.on_end(self)
+            _last_trace = (self._trace_hi, self._trace_lo)
+        if self._sampled and RUNTIME.processor is not None:
+            RUNTIME.processor.on_end(self)
+
+    def _add_usage_to_trace(self) -> None:
+        usage = self._usage
+        assert usage is not None
+        data = self.trace_data()
+        if data.usage is None:
+            data.usage = [0, 0, 0]
+        total = data.usage
+        total[0] += usage[0]
+        total[1] += usage[1]
+        total[2] += usage[2]
 
     def fail(self, exc: BaseException) -> None:
         """Record ``exc`` and end the span (used when an exception leaves the span)."""

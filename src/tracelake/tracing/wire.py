@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import orjson
 
-if TYPE_CHECKING:
-    from tracelake.tracing.span import Span
+from tracelake.entities.span import SpanEvent
+from tracelake.tracing.span import Span, TraceData
 
 SCOPE_NAME = "tracelake"
 SDK_VERSION = "0.1.0"
@@ -178,7 +178,11 @@ def encode_otlp_json(spans: Sequence[Span], resource: dict[str, Any]) -> bytes:
 # -- native batch (tracelake server) -----------------------------------------------------------
 NATIVE_CONTENT_TYPE = "application/vnd.tracelake.spans+json"
 NATIVE_VERSION = 1
-_LOW64 = (1 << 64) - 1
+# Events and trace-level data stay objects in a row (see ``span_row``); orjson hands them to
+# ``_native_default`` (dataclasses too, with this option) while encoding.
+_NATIVE_OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS
+
+Row = tuple  # one span's 16 native fields; see ``span_row``
 
 
 def _trace_fields(tr: Any) -> dict[str, Any] | None:
@@ -195,6 +199,54 @@ def _trace_fields(tr: Any) -> dict[str, Any] | None:
     return fields or None
 
 
+def _native_default(value: Any) -> Any:
+    if value.__class__ is SpanEvent:
+        return (value.name, value.time_ns, value.attributes)
+    if value.__class__ is TraceData:
+        return _trace_fields(value)
+    raise TypeError(f"{type(value).__name__} is not part of a native span row")
+
+
+def span_row(span: Span) -> Row:
+    """The native row of a finished span: its 16 fields, in order.
+
+    Trace id high 64 bits, low 64 bits, span id, parent span id (0: none), name, span type,
+    start ns, end ns, status code (0 unset, 1 ok, 2 error), status message, inputs (JSON text or
+    None), outputs (idem), attributes (dict or None), events (None or a list of ``SpanEvent``),
+    token usage (None or ``(input, output, total)``), trace-level data (None or the root's
+    ``TraceData``). Events and trace data are converted while encoding. For a span without them
+    (and without attributes) the row holds only strings, ints and None: the garbage collector
+    stops tracking it, so a long export queue costs collections nothing.
+
+    ``BatchSpanProcessor.on_end`` builds the same tuple inline (it is the hot path).
+    """
+    return (span._trace_hi, span._trace_lo, span._span_id, span._parent_id, span.name, span.span_type,
+            span.start_time_ns, span.end_time_ns, span._status, span._status_message, span._inputs,
+            span._outputs, span._attributes, span._events, span._usage, span._trace_data)
+
+
+def row_span(row: Row) -> Span:
+    """A ``Span`` carrying a row's fields (for the encoders that take spans)."""
+    span = Span.__new__(Span)
+    (span._trace_hi, span._trace_lo, span._span_id, span._parent_id, span.name, span.span_type, span.start_time_ns, span.end_time_ns,
+     span._status, span._status_message, span._inputs, span._outputs, span._attributes, span._events,
+     span._usage, span._trace_data) = row[:16]
+    span._sampled = True
+    span._root = span._token = None
+    return span
+
+
+def native_rows(rows: Sequence[Row]) -> bytes:
+    """The rows as one JSON array (``b"[[...],[...]]"``)."""
+    return _dumps(rows, default=_native_default, option=_NATIVE_OPTIONS)
+
+
+def native_body(parts: Sequence[bytes], resource: dict[str, Any]) -> bytes:
+    """A native batch from ``native_rows`` parts (each non-empty), without re-encoding them."""
+    head = _dumps({"version": NATIVE_VERSION, "resource": resource, "spans": []})
+    return b"".join((head[:-2], b",".join(part[1:-1] for part in parts), b"]}"))
+
+
 def encode_native(spans: Sequence[Span], resource: dict[str, Any]) -> bytes:
     """A native batch: ``{"version": 1, "resource": {...}, "spans": [[16 fields], ...]}``.
 
@@ -205,15 +257,5 @@ def encode_native(spans: Sequence[Span], resource: dict[str, Any]) -> bytes:
     trace-level data on a root span (null or an object with ``tags``, ``metadata``,
     ``client_request_id``, ``token_usage``).
     """
-    rows = []
-    append = rows.append
-    for span in spans:
-        tid = span._trace_id
-        events = span._events
-        data = span._trace_data
-        append((tid >> 64, tid & _LOW64, span._span_id, span._parent_id, span.name, span.span_type,
-                span.start_time_ns, span.end_time_ns, span._status, span._status_message, span._inputs,
-                span._outputs, span._attributes,
-                [(e.name, e.time_ns, e.attributes) for e in events] if events else None,
-                span._usage, None if data is None else _trace_fields(data)))
-    return _dumps({"version": NATIVE_VERSION, "resource": resource, "spans": rows})
+    return _dumps({"version": NATIVE_VERSION, "resource": resource, "spans": [span_row(s) for s in spans]},
+                  default=_native_default, option=_NATIVE_OPTIONS)

@@ -298,3 +298,72 @@ def test_wrapped_function_keeps_name_and_docstring():
 
     assert documented.__name__ == "documented"
     assert documented.__doc__ == "Doc."
+
+
+def test_every_parameter_kind_is_passed_through_and_captured(exporter):
+    default = []
+
+    @tracelake.trace
+    def fn(a, b=2, /, c=3, *rest, d, e=default, **extra):
+        return (a, b, c, rest, d, e is default, extra)
+
+    assert fn(1, d=4) == (1, 2, 3, (), 4, True, {})
+    assert fn(1, 5, 6, 7, 8, d=9, e=10, z=11) == (1, 5, 6, (7, 8), 9, False, {"z": 11})
+    assert inspect.signature(fn) == inspect.signature(fn.__wrapped__)
+    assert tracelake.flush(10)
+    assert [s.inputs for s in exporter.get_finished_spans()] == [
+        {"a": 1, "b": 2, "c": 3, "rest": [], "d": 4, "e": [], "extra": {}},
+        {"a": 1, "b": 5, "c": 6, "rest": [7, 8], "d": 9, "e": 10, "extra": {"z": 11}},
+    ]
+
+
+def test_parameters_named_like_the_wrapper_internals_are_fine(finished):
+    @tracelake.trace
+    def fn(name, span, fn, result, _tl_span=0):
+        return (name, span, fn, result, _tl_span)
+
+    assert fn("n", "s", "f", "r", _tl_span=1) == ("n", "s", "f", "r", 1)
+    assert finished()["fn"].inputs == {"name": "n", "span": "s", "fn": "f", "result": "r", "_tl_span": 1}
+
+
+def test_callable_objects_and_partials_are_traced_through_args_and_kwargs(finished):
+    import functools
+
+    class Tool:
+        def __call__(self, query, k=1):
+            return f"{query}:{k}"
+
+    tool = tracelake.trace(name="tool")(Tool())
+    add = tracelake.trace(name="add")(functools.partial(lambda a, b: a + b, 1))
+    assert tool("q", k=2) == "q:2"
+    assert add(b=2) == 3
+    spans = finished()
+    assert spans["tool"].inputs == {"query": "q", "k": 2}
+    assert spans["add"].inputs == {"b": 2}
+
+
+def test_a_call_that_does_not_match_the_signature_raises_like_the_function_without_a_span(exporter):
+    @tracelake.trace
+    def fn(a, *, b):
+        return a
+
+    def plain(a, *, b):
+        return a
+
+    with pytest.raises(TypeError) as traced_error:
+        fn(1, 2)
+    with pytest.raises(TypeError) as plain_error:
+        plain(1, 2)
+    assert str(traced_error.value) == str(plain_error.value).replace("plain", "fn")
+    assert tracelake.flush(10)
+    assert exporter.get_finished_spans() == []
+
+
+def test_async_function_with_keyword_only_parameters(finished):
+    @tracelake.trace
+    async def fetch(url, *, retries=3):
+        return {"url": url, "retries": retries}
+
+    assert asyncio.run(fetch("u", retries=1)) == {"url": "u", "retries": 1}
+    assert inspect.iscoroutinefunction(fetch)
+    assert finished()["fetch"].inputs == {"url": "u", "retries": 1}

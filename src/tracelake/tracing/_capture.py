@@ -11,8 +11,10 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
+import orjson
+
 from tracelake.tracing._runtime import RUNTIME
-from tracelake.tracing.serialize import to_json
+from tracelake.tracing.serialize import json_default, to_json, to_json_slow, truncate
 
 Capture = Callable[[tuple[Any, ...], dict[str, Any]], str]
 
@@ -50,7 +52,8 @@ def make_capture(fn: Callable[..., Any]) -> Capture:
 
 def _generate_positional(params: list[inspect.Parameter], skip_first: bool, slow: Capture) -> Capture:
     """Generate ``capture(args, kwargs)`` with one dict literal per accepted argument count."""
-    namespace: dict[str, Any] = {"_slow": slow, "_to_json": to_json, "_rt": RUNTIME}
+    namespace: dict[str, Any] = {"_slow": slow, "_rt": RUNTIME, "_dumps": orjson.dumps, "_json_default": json_default,
+                                 "_to_json_slow": to_json_slow, "_truncate": truncate}
     n = len(params)
     lines = ["def capture(args, kwargs):", "    if kwargs:", "        return _slow(args, kwargs)",
              "    k = len(args)"]
@@ -66,8 +69,16 @@ def _generate_positional(params: list[inspect.Parameter], skip_first: bool, slow
             else:
                 namespace[f"_d{i}"] = p.default
                 items.append(f"{p.name!r}: _d{i}")
-        lines.append(f"    if k == {k}:")
-        lines.append(f"        return _to_json({{{', '.join(items)}}}, _rt.max_value_bytes)")
-    lines.append("    return _slow(args, kwargs)")
+        lines.append(f"    {'if' if k == n else 'elif'} k == {k}:")
+        lines.append(f"        inputs = {{{', '.join(items)}}}")
+    lines += ["    else:",
+              "        return _slow(args, kwargs)",
+              # to_json(inputs, _rt.max_value_bytes), inlined
+              "    try:",
+              "        data = _dumps(inputs, default=_json_default)",
+              "    except Exception:",
+              "        data = _to_json_slow(inputs)",
+              "    limit = _rt.max_value_bytes",
+              "    return data.decode() if len(data) <= limit else _truncate(data, limit)"]
     exec("\n".join(lines), namespace)  # noqa: S102 - parameter names are identifiers, quoted by repr
     return namespace["capture"]  # type: ignore[no-any-return]

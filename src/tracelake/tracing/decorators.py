@@ -1,8 +1,10 @@
 """``@trace`` for sync/async functions and (async) generators, and ``start_span``.
 
 Everything that can be decided at decoration time is: the wrapper kind, the span name, and how
-to turn the call's arguments into the inputs dict (``_capture.make_capture``). The per-call work
-is a span object, two contextvar operations and two orjson calls.
+to turn the call's arguments into the inputs dict. Sync and async functions get a wrapper
+generated with their own signature (``_wrapper.make_wrapper``); generators capture their inputs
+with ``_capture.make_capture``. The per-call work is a span object, two contextvar operations
+and two orjson calls.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any, Callable, Mapping, TypeVar, overload
 from tracelake.entities.span import SpanType
 from tracelake.tracing._capture import make_capture
 from tracelake.tracing._runtime import RUNTIME
+from tracelake.tracing._wrapper import make_wrapper
 from tracelake.tracing.span import CURRENT, NO_OP_SPAN, NoOpSpan, RemoteParent, Span
 from tracelake.tracing.serialize import attribute_value, to_json
 
@@ -42,74 +45,14 @@ def trace(func: Any = None, *, name: str | None = None, span_type: str = SpanTyp
             return type(fn)(decorate(fn.__func__))
         span_name = name or getattr(fn, "__name__", None) or "span"
         attrs = {str(k): attribute_value(v) for k, v in attributes.items()} if attributes else None
-        capture = make_capture(fn)
         if inspect.isasyncgenfunction(fn):
-            return _wrap_async_gen(fn, span_name, span_type, attrs, capture, output_reducer)
+            return _wrap_async_gen(fn, span_name, span_type, attrs, make_capture(fn), output_reducer)
         if inspect.isgeneratorfunction(fn):
-            return _wrap_gen(fn, span_name, span_type, attrs, capture, output_reducer)
-        if inspect.iscoroutinefunction(fn):
-            return _wrap_async(fn, span_name, span_type, attrs, capture)
-        return _wrap_sync(fn, span_name, span_type, attrs, capture)
+            return _wrap_gen(fn, span_name, span_type, attrs, make_capture(fn), output_reducer)
+        traced = make_wrapper(fn, span_name, span_type, attrs, is_async=inspect.iscoroutinefunction(fn))
+        return functools.wraps(fn)(traced)
 
     return decorate(func) if func is not None else decorate
-
-
-def _wrap_sync(fn: Any, name: str, span_type: str, attrs: dict[str, Any] | None, capture: Any) -> Any:
-    current = CURRENT
-    rt = RUNTIME
-
-    @functools.wraps(fn)
-    def traced(*args: Any, **kwargs: Any) -> Any:
-        if not (rt.enabled if rt.ready else rt.ensure_ready()):
-            return fn(*args, **kwargs)
-        span = Span(name, span_type, current.get())
-        token = current.set(span)
-        if span._sampled:
-            span._inputs = capture(args, kwargs)
-            if attrs:
-                span._attributes = attrs.copy()
-        try:
-            result = fn(*args, **kwargs)
-        except BaseException as exc:
-            current.reset(token)
-            span.fail(exc)
-            raise
-        current.reset(token)
-        if span._sampled:
-            span._outputs = to_json(result, rt.max_value_bytes)
-        span.end()
-        return result
-
-    return traced
-
-
-def _wrap_async(fn: Any, name: str, span_type: str, attrs: dict[str, Any] | None, capture: Any) -> Any:
-    current = CURRENT
-    rt = RUNTIME
-
-    @functools.wraps(fn)
-    async def traced(*args: Any, **kwargs: Any) -> Any:
-        if not (rt.enabled if rt.ready else rt.ensure_ready()):
-            return await fn(*args, **kwargs)
-        span = Span(name, span_type, current.get())
-        token = current.set(span)
-        if span._sampled:
-            span._inputs = capture(args, kwargs)
-            if attrs:
-                span._attributes = attrs.copy()
-        try:
-            result = await fn(*args, **kwargs)
-        except BaseException as exc:
-            current.reset(token)
-            span.fail(exc)
-            raise
-        current.reset(token)
-        if span._sampled:
-            span._outputs = to_json(result, rt.max_value_bytes)
-        span.end()
-        return result
-
-    return traced
 
 
 def _finish_stream(span: Span, chunks: list[Any], reducer: Reducer | None) -> None:

@@ -32,7 +32,7 @@ def safe_repr(value: object) -> str:
     return text
 
 
-def _default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     """orjson's fallback for types it does not encode natively."""
     try:
         dump = getattr(value, "model_dump", None)  # pydantic v2 (openai's response objects)
@@ -63,19 +63,24 @@ def truncate(data: bytes, limit: int) -> str:
     return _dumps(f"{head}... {TRUNCATION_MARKER}: {len(data)} bytes in total").decode()
 
 
-def _to_json_slow(value: Any) -> bytes:
+def to_json_slow(value: Any) -> bytes:
+    """The careful encoding, for what plain ``orjson.dumps(value, default=json_default)`` refused."""
     try:
-        return _dumps(value, default=_default, option=_SLOW_OPTIONS)
+        return _dumps(value, default=json_default, option=_SLOW_OPTIONS)
     except Exception:  # cycles, huge ints, a default() that returned garbage...
         return _dumps(safe_repr(value))
 
 
 def to_json(value: Any, limit: int = DEFAULT_MAX_VALUE_BYTES) -> str:
-    """Encode ``value`` as JSON text (never raises); cut to ``limit`` bytes with a marker."""
+    """Encode ``value`` as JSON text (never raises); cut to ``limit`` bytes with a marker.
+
+    The hot paths (``@trace`` outputs, generated input captures) inline these lines: a Python
+    call is a measurable part of a span's cost.
+    """
     try:
-        data = _dumps(value, default=_default)
+        data = _dumps(value, default=json_default)
     except Exception:  # non-str keys, cycles, huge ints...: the careful path
-        data = _to_json_slow(value)
+        data = to_json_slow(value)
     if len(data) > limit:
         return truncate(data, limit)
     # decode() also matters for memory: orjson's bytes keep a 4 KiB buffer, a str is exact-size.

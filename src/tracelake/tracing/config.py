@@ -83,7 +83,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("service_name", None, "OTel resource service.name (default: the script name, sys.argv[0])."),
     Setting("max_queue_size", 2048, "Finished spans waiting for export; more are dropped and counted.",
             _parse_positive_int),
-    Setting("max_export_batch_size", 512, "Spans per export request.", _parse_positive_int),
+    Setting("max_export_batch_size", 512, "Spans per export request (a backlog to a tracelake server goes out "
+            "in requests of up to 16 batches or 4 MiB).", _parse_positive_int),
     Setting("schedule_delay_s", 1.0, "Longest wait before a partial batch is exported (seconds).",
             _parse_positive_float),
     Setting("max_value_bytes", DEFAULT_MAX_VALUE_BYTES,

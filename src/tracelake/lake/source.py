@@ -105,7 +105,7 @@ class ChangeReader:
         root = spans.alias("root")
         stmt = (select(traces, root.c.inputs.label("root_inputs"), root.c.outputs.label("root_outputs"),
                        root.c.content_uri.label("root_content_uri"))
-                .select_from(traces.outerjoin(root, and_(root.c.trace_id == traces.c.trace_id,
+                .select_from(traces.outerjoin(root, and_(root.c.trace_key == traces.c.trace_key,
                                                          root.c.span_id == traces.c.root_span_id)))
                 .where(changed).order_by(traces.c.seq, traces.c.trace_id))
         rows = conn.execute(stmt).all()

@@ -360,13 +360,12 @@ def span_index(store: SqlStore, trace_id: str, limit: int = 5000, page_token: st
         raise InvalidRequest(f"limit must be between 1 and {MAX_SPAN_PAGE}")
     s = spans.c
     stmt = select(s.span_id, s.parent_span_id, s.name, s.span_type, s.start_time_ns, s.end_time_ns,
-                  s.status_code, s.input_tokens, s.output_tokens, s.total_tokens, s.cost).where(s.trace_id == tid)
+                  s.status_code, s.input_tokens, s.output_tokens, s.total_tokens, s.cost).where(spans_of(tid))
     if page_token:
         token = decode_token(page_token, "span_index")
         if token.get("t") != tid:
             raise InvalidRequest("The span page token belongs to another trace")
         start, span_id = int(token["s"]), str(token["i"])
-        # Written as a range plus a tie-break so the index serves it as a range scan.
         stmt = stmt.where(s.start_time_ns >= start, or_(s.start_time_ns > start, s.span_id > span_id))
     stmt = stmt.order_by(s.start_time_ns, s.span_id).limit(limit + 1)
     with store.read() as conn:

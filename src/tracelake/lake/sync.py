@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import pyarrow.compute as pc
+
 from tracelake.lake.source import ChangeReader, ChangeSet, ChunkLimits, assessments_table, spans_table, traces_table
 from tracelake.lake.storage import Lake
 from tracelake.lake.tables import ASSESSMENTS, SPANS, SYNCED, TRACES, TableSpec
@@ -101,7 +103,9 @@ class LakeSync:
         high = changes.high
         deleted = {tid for tid, seq in changes.tombstones if seq > mark}
         if spec is SPANS:
-            rows = spans_table([s for s in changes.spans if s["change_seq"] > mark])
+            rows = spans_table(changes.spans)
+            if rows.num_rows and pc.min(rows["change_seq"]).as_py() <= mark:  # this table is ahead of the chunk's low
+                rows = rows.filter(pc.greater(rows["change_seq"], mark))
             result.spans += rows.num_rows
             if deleted:
                 return self.writer.upsert(SPANS, rows, APP_ID, high, delete=deleted)

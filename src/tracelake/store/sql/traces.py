@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Select, and_, delete, func, or_, select
+from sqlalchemy import Connection, and_, delete, func, or_, select
 
 from tracelake.entities import Trace, TraceInfo
 from tracelake.errors import InvalidRequest, NotFound, TracelakeError
@@ -28,6 +28,7 @@ from tracelake.store.sql.core import (
     encode_token,
     exp_id_int,
     norm_trace_id,
+    plain_rows,
     spans_of,
 )
 from tracelake.store.sql.schema import spans, trace_tags, traces
@@ -115,7 +116,7 @@ class TracesMixin(StoreCore):
             stmt = stmt.order_by(spans.c.span_id)
         with self.read() as conn:
             info = _info(conn, tid)  # first: it begins the read transaction both queries see
-            rows = _plain_rows(conn, stmt)
+            rows = plain_rows(conn, stmt)
         if max_spans is None:
             rows.sort(key=_START)
         next_token = None
@@ -191,24 +192,6 @@ class TracesMixin(StoreCore):
             log.warning("span content at %s is unreadable: %s", uri, exc)
             return dict(_NO_CONTENT)
         return content if isinstance(content, dict) else dict(_NO_CONTENT)
-
-
-def _plain_rows(conn: Connection, stmt: Select[Any]) -> list[tuple[Any, ...]]:
-    """``stmt``'s rows as the driver's plain tuples, in ``conn``'s transaction.
-
-    For 10,000 span rows, building SQLAlchemy ``Row`` objects and unpacking them again was
-    about a tenth of GetTrace's time; none of the selected columns needs a result conversion
-    on SQLite or PostgreSQL (text, integers, floats)."""
-    compiled = stmt.compile(dialect=conn.dialect)
-    params: Any = compiled.construct_params()
-    if compiled.positional:
-        params = tuple(params[name] for name in compiled.positiontup or ())
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        cursor.execute(str(compiled), params)
-        return cursor.fetchall()
-    finally:
-        cursor.close()
 
 
 def _info(conn: Connection, trace_id: str) -> TraceInfo:

@@ -24,7 +24,7 @@ from tracelake.entities import Span, SpanEvent, SpanType
 from tracelake.errors import InvalidRequest, UnsupportedMediaType
 from tracelake.ingest.conventions import TraceFacts, normalise_span
 from tracelake.ingest.otlp import STATUS_NAMES, ResourceSpans, media_type, read_body, unprocessable
-from tracelake.ingest.pipeline import DecodedRequest, ExperimentBatch, _merge, _target
+from tracelake.ingest.pipeline import DecodedRequest, ExperimentBatch, experiment_target, merge_facts
 from tracelake.store.base import TraceUpdate
 
 CONTENT_TYPE = "application/vnd.tracelake.spans+json"
@@ -56,7 +56,7 @@ def decode_native_request(body: bytes, content_type: str | None, content_encodin
     result = DecodedRequest()
     if not resource.spans:
         return result
-    experiment_id, experiment_name = _target(resource, header_experiment_id, header_experiment_name,
+    experiment_id, experiment_name = experiment_target(resource, header_experiment_id, header_experiment_name,
                                              default_experiment_id)
     batch = ExperimentBatch(experiment_id, resource.spans, [], experiment_name)
     facts: dict[str, TraceFacts] = {}
@@ -64,7 +64,7 @@ def decode_native_request(body: bytes, content_type: str | None, content_encodin
     for span in resource.spans:
         found = normalise_span(span)
         if found is not None:
-            _merge(facts, span.trace_id, found)
+            merge_facts(facts, span.trace_id, found)
         trace_ids.add(span.trace_id)
     batch.traces = [TraceUpdate("tr-" + trace_id, experiment_id, f.tags, f.metadata, f.client_request_id)
                     for trace_id, f in facts.items()]

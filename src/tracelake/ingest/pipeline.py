@@ -65,7 +65,7 @@ def decode_request(body: bytes, content_type: str | None, content_encoding: str 
     for resource in resources:
         if not resource.spans:
             continue
-        target = _target(resource, header_experiment_id, header_experiment_name, default_experiment_id)
+        target = experiment_target(resource, header_experiment_id, header_experiment_name, default_experiment_id)
         batch = by_target.get(target)
         if batch is None:
             batch = by_target[target] = ExperimentBatch(target[0], [], [], target[1])
@@ -75,7 +75,7 @@ def decode_request(body: bytes, content_type: str | None, content_encoding: str 
         for span in resource.spans:
             found = normalise_span(span)
             if found is not None:
-                _merge(facts, span.trace_id, found)
+                merge_facts(facts, span.trace_id, found)
             trace_ids.add(span.trace_id)
         batch.spans.extend(resource.spans)
         result.span_count += len(resource.spans)
@@ -88,7 +88,7 @@ def decode_request(body: bytes, content_type: str | None, content_encoding: str 
     return result
 
 
-def _target(resource: ResourceSpans, header_id: str | None, header_name: str | None,
+def experiment_target(resource: ResourceSpans, header_id: str | None, header_name: str | None,
             default_id: str | None) -> tuple[str, str | None]:
     """(experiment id, experiment name): the id is "" when the name must be resolved."""
     if header_id:
@@ -115,7 +115,7 @@ def _resource_text(value: Any) -> str | None:
     return json_string(value)  # MLflow JSON-encodes its attribute values
 
 
-def _merge(facts: dict[str, TraceFacts], trace_id: str, found: TraceFacts) -> None:
+def merge_facts(facts: dict[str, TraceFacts], trace_id: str, found: TraceFacts) -> None:
     """Root-span facts override those seen on other spans of the same trace."""
     current = facts.get(trace_id)
     if current is None:

@@ -38,7 +38,7 @@ from tracelake.ingest.conventions import TraceFacts, normalise_span
 from tracelake.server.requests import read_body
 from tracelake.server.responses import JSONResponse
 from tracelake.server.routes._util import api_routes, ctx
-from tracelake.server.routes.otlp import _prepare
+from tracelake.server.routes.otlp import prepare_batches
 from tracelake.server.routes.traces import _normalize_trace_id
 from tracelake.store.base import SpanBatch, TraceUpdate
 
@@ -250,7 +250,7 @@ async def put_trace_data(request: Request) -> JSONResponse:
     body = await read_body(request, c.settings.max_request_bytes)
     batch = await run_in_threadpool(batch_from_traces_json, body, experiment_id, trace_id)
     if batch.spans:
-        prepared = await run_in_threadpool(_prepare, c, [batch])
+        prepared = await run_in_threadpool(prepare_batches, c, [batch])
         await asyncio.gather(*(asyncio.wrap_future(c.writer.submit(b)) for b in prepared))
     return JSONResponse({})
 

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from tracelake.ingest.native import decode_native_request
 from tracelake.server.context import AppContext
 from tracelake.server.requests import read_body
-from tracelake.server.routes.otlp import _INLINE_DECODE_BYTES, _prepare
+from tracelake.server.routes.otlp import INLINE_DECODE_BYTES, prepare_batches
 
 PATH = "/api/tracelake/v1/spans"
 
@@ -35,8 +35,8 @@ async def ingest_native(request: Request) -> Response:
             header_experiment_id=experiment_header, header_experiment_name=headers.get("x-tracelake-experiment-name"),
         )
 
-    decoded = decode() if len(body) <= _INLINE_DECODE_BYTES else await run_in_threadpool(decode)
-    batches = await run_in_threadpool(_prepare, ctx, decoded.batches)
+    decoded = decode() if len(body) <= INLINE_DECODE_BYTES else await run_in_threadpool(decode)
+    batches = await run_in_threadpool(prepare_batches, ctx, decoded.batches)
     futures = [asyncio.wrap_future(ctx.writer.submit(batch)) for batch in batches]
     if futures:
         await asyncio.gather(*futures)

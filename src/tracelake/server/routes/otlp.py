@@ -19,7 +19,7 @@ from tracelake.server.requests import read_body
 from tracelake.store.base import SpanBatch
 
 # Bodies up to this size are decoded on the event loop (cheaper than a thread hop).
-_INLINE_DECODE_BYTES = 256 * 1024
+INLINE_DECODE_BYTES = 256 * 1024
 _PROTOBUF = "application/x-protobuf"
 
 
@@ -42,8 +42,8 @@ async def ingest_traces(request: Request) -> Response:
             header_experiment_id=experiment_header, header_experiment_name=name_header,
         )
 
-    decoded = decode() if len(body) <= _INLINE_DECODE_BYTES else await run_in_threadpool(decode)
-    batches = await run_in_threadpool(_prepare, ctx, decoded.batches)
+    decoded = decode() if len(body) <= INLINE_DECODE_BYTES else await run_in_threadpool(decode)
+    batches = await run_in_threadpool(prepare_batches, ctx, decoded.batches)
     futures = [asyncio.wrap_future(ctx.writer.submit(batch)) for batch in batches]
     if futures:
         await asyncio.gather(*futures)
@@ -52,7 +52,7 @@ async def ingest_traces(request: Request) -> Response:
     return Response(b"{}", media_type="application/json")
 
 
-def _prepare(ctx: AppContext, batches: list[SpanBatch]) -> list[Any]:
+def prepare_batches(ctx: AppContext, batches: list[SpanBatch]) -> list[Any]:
     """Resolve experiments, check they are active, apply limits and masking rules, and let
     the store build its rows (what the writer is handed)."""
     prepared = []

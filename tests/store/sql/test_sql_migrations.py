@@ -120,3 +120,37 @@ def test_span_trace_key_migration_keeps_every_span_findable(store_uri: str, tmp_
                                 {"t": "tr-" + "ef" * 16}).scalar_one() == 3
     finally:
         engine.dispose()
+
+
+def test_span_trace_key_migration_downgrades_and_upgrades_again(store_uri: str, tmp_path: Path) -> None:
+    from alembic import command
+
+    from tracelake.store.migrations import alembic_config
+
+    upgrade(store_uri)
+    store = SqlStore(store_uri, artifact_root=str(tmp_path / "root"))
+    try:
+        store.write_spans([SpanBatch("0", [Span(trace_id="ab" * 16, span_id="00000000000000aa", parent_span_id=None,
+                                                 name="kept", start_time_ns=1, end_time_ns=2)], [])])
+    finally:
+        store.close()
+    engine = make_engine(store_uri)
+    try:
+        command.downgrade(alembic_config(engine), "0004_write_path_indexes")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT trace_id, span_id, name FROM spans")).all() == [
+                ("tr-" + "ab" * 16, "00000000000000aa", "kept")]
+            if conn.dialect.name == "sqlite":
+                names = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type='index'"))}
+            else:
+                names = {r[0] for r in conn.execute(text("SELECT indexname FROM pg_indexes"))}
+        assert {"ix_spans_trace_start", "ix_spans_seq", "ix_traces_exp_duration"} <= names
+        assert "ux_traces_trace_key" not in names
+    finally:
+        engine.dispose()
+    upgrade(store_uri)
+    store = SqlStore(store_uri, artifact_root=str(tmp_path / "root"))
+    try:
+        assert [s.name for s in store.get_trace("ab" * 16).spans] == ["kept"]
+    finally:
+        store.close()

@@ -16,6 +16,8 @@ Create Date: 2026-11-25
 """
 from __future__ import annotations
 
+import warnings
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -29,12 +31,13 @@ _SPAN_COLUMNS = ("span_id", "trace_id", "parent_span_id", "name", "span_type", "
                  "model", "input_tokens", "output_tokens", "total_tokens", "cost", "content_uri", "seq")
 
 
-def _span_table(name: str, key: sa.Column) -> None:
+def _span_table(name: str, *key: sa.Column) -> None:
+    """A spans table whose primary key is ``key`` + ``span_id`` (the other columns as in 0003)."""
     op.create_table(
         name,
-        key,
+        *key,
         sa.Column("span_id", sa.String(16), primary_key=True),
-        sa.Column("trace_id", sa.String(64), nullable=False),
+        *([] if any(c.name == "trace_id" for c in key) else [sa.Column("trace_id", sa.String(64), nullable=False)]),
         sa.Column("parent_span_id", sa.String(16)),
         sa.Column("name", sa.String(500), nullable=False),
         sa.Column("span_type", sa.String(64), nullable=False),
@@ -77,16 +80,18 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_spans_seq", "spans")
-    op.rename_table("spans", "spans_keyed")
-    _span_table("spans", sa.Column("trace_key", sa.BigInteger))  # rebuilt keyed by (trace_id, span_id) below
-    op.execute(f"INSERT INTO spans (trace_key, {', '.join(_SPAN_COLUMNS)}) "
-               f"SELECT trace_key, {', '.join(_SPAN_COLUMNS)} FROM spans_keyed")
-    op.drop_table("spans_keyed")
-    with op.batch_alter_table("spans") as batch:
-        batch.drop_column("trace_key")
-        batch.create_primary_key("pk_spans", ["trace_id", "span_id"])
+    _span_table("spans_by_id", sa.Column("trace_id", sa.String(64), primary_key=True))
+    columns = ", ".join(_SPAN_COLUMNS)
+    op.execute(f"INSERT INTO spans_by_id ({columns}) SELECT {columns} FROM spans")
+    op.drop_table("spans")
+    op.rename_table("spans_by_id", "spans")
     op.create_index("ix_spans_trace_start", "spans", ["trace_id", "start_time_ns"])
     op.create_index("ix_spans_seq", "spans", ["seq"])
     op.drop_index("ux_traces_trace_key", "traces")
-    with op.batch_alter_table("traces") as batch:
-        batch.drop_column("trace_key")
+    with warnings.catch_warnings():  # SQLite rebuilds the table; the expression index is recreated below
+        warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based index")
+        with op.batch_alter_table("traces") as batch:
+            batch.drop_column("trace_key")
+    if op.get_bind().dialect.name == "sqlite":  # the table was rebuilt: expression indexes are not carried over
+        op.create_index("ix_traces_exp_duration", "traces",
+                        ["experiment_id", sa.text("coalesce(execution_duration, -1)"), "trace_id"])

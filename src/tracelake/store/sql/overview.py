@@ -12,7 +12,7 @@ error rate (7 days)             ``rollups`` primary key (minutes, not traces)
 changed traces                  ``ix_traces_seq`` (``seq > watermark``)
 sessions, newest first          ``ix_traces_exp_time`` walked backwards, then
                                 ``ix_traces_session`` for the sessions found
-span index                      ``ix_spans_trace_start`` (index columns only)
+span index                      ``spans`` primary key (the trace_key prefix)
 ==============================  =================================================
 """
 from __future__ import annotations

@@ -5,6 +5,7 @@ A request is answered only after its spans are committed by the group-commit wri
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -13,13 +14,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tracelake.ingest.masking import apply_masking
-from tracelake.ingest.pipeline import decode_request
+from tracelake.ingest.pipeline import DecodedRequest, decode_request
 from tracelake.server.context import AppContext
 from tracelake.server.requests import read_body
 from tracelake.store.base import SpanBatch
 
 # Bodies up to this size are decoded on the event loop (cheaper than a thread hop).
-INLINE_DECODE_BYTES = 256 * 1024
+_INLINE_DECODE_BYTES = 256 * 1024
 _PROTOBUF = "application/x-protobuf"
 
 
@@ -27,7 +28,9 @@ def _ctx(request: Request) -> AppContext:
     return request.app.state.ctx
 
 
-async def ingest_traces(request: Request) -> Response:
+async def ingest_with(request: Request, decoder: Callable[..., DecodedRequest]) -> DecodedRequest:
+    """One ingest request, whatever its format: read the body, ``decoder`` it (``decode_request``'s
+    signature), prepare the batches and wait until the writer has committed them."""
     ctx = _ctx(request)
     ctx.limiter.check_server()
     body = await read_body(request, ctx.settings.max_request_bytes)
@@ -35,19 +38,24 @@ async def ingest_traces(request: Request) -> Response:
     experiment_header = headers.get("x-tracelake-experiment-id") or headers.get("x-mlflow-experiment-id")
     name_header = headers.get("x-tracelake-experiment-name")
 
-    def decode():
-        return decode_request(
+    def decode() -> DecodedRequest:
+        return decoder(
             body, headers.get("content-type"), headers.get("content-encoding"),
             max_bytes=ctx.settings.max_request_bytes, default_experiment_id="0",
             header_experiment_id=experiment_header, header_experiment_name=name_header,
         )
 
-    decoded = decode() if len(body) <= INLINE_DECODE_BYTES else await run_in_threadpool(decode)
+    decoded = decode() if len(body) <= _INLINE_DECODE_BYTES else await run_in_threadpool(decode)
     batches = await run_in_threadpool(prepare_batches, ctx, decoded.batches)
     futures = [asyncio.wrap_future(ctx.writer.submit(batch)) for batch in batches]
     if futures:
         await asyncio.gather(*futures)
-    if (headers.get("content-type") or "").split(";")[0].strip().lower() == _PROTOBUF:
+    return decoded
+
+
+async def ingest_traces(request: Request) -> Response:
+    await ingest_with(request, decode_request)
+    if (request.headers.get("content-type") or "").split(";")[0].strip().lower() == _PROTOBUF:
         return Response(b"", media_type=_PROTOBUF)  # an empty ExportTraceServiceResponse
     return Response(b"{}", media_type="application/json")
 

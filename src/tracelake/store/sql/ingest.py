@@ -199,11 +199,7 @@ class IngestMixin(StoreCore):
             keys = {tid: row["trace_key"] for tid, row in existing.items()}
             key = next_trace_key(conn)
             for prep in accepted:  # new traces get increasing keys, in arrival order
-                for tid in prep.by_trace:
-                    if tid not in keys:
-                        keys[tid] = key
-                        key += 1
-                for tid in prep.updates:
+                for tid in (*prep.by_trace, *prep.updates):
                     if tid not in keys:
                         keys[tid] = key
                         key += 1

@@ -24,6 +24,7 @@ DELETE or MERGE that found nothing to change (delta-rs writes no commit for thos
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -63,13 +64,32 @@ class DeltaWriter:
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
-        self._created: set[str] = set()
-        self._lock = threading.Lock()
+        self._tables: dict[str, DeltaTable] = {}  # open tables of a local lake, by uri
+        self._lock = threading.RLock()  # one commit at a time: they share the open tables
 
     # -- tables ------------------------------------------------------------------------------
+    def _open(self, spec: TableSpec) -> DeltaTable | None:
+        """The table's newest snapshot (None when absent).
+
+        Opening a table replays its log from the last checkpoint; a sync step needs each table
+        three or four times, so on a local lake the open table is kept and brought up to date
+        with ``update_incremental`` (reads only the newer log entries). It is dropped when its
+        current log entry is gone (the table was deleted or re-created under us)."""
+        uri = self.lake.uri(spec)
+        table = self._tables.get(uri)
+        if table is not None:
+            if os.path.exists(os.path.join(uri, "_delta_log", f"{table.version():020d}.json")):
+                table.update_incremental()
+                return table
+            del self._tables[uri]
+        table = self.lake.open(spec)
+        if table is not None and self.lake.is_local:
+            self._tables[uri] = table
+        return table
+
     def ensure_table(self, spec: TableSpec) -> DeltaTable:
         """Open the table, creating it (empty, with its schema and partitioning) if absent."""
-        table = self.lake.open(spec)
+        table = self._open(spec)
         if table is not None:
             return table
         uri = self.lake.uri(spec)
@@ -79,15 +99,16 @@ class DeltaWriter:
                               storage_options=self.lake.storage_options)
         except (CommitFailedError, DeltaError) as exc:  # created concurrently by another writer
             log.debug("creating %s raced another writer: %s", uri, exc)
-        table = self.lake.open(spec)
+        table = self._open(spec)
         if table is None:
             raise RuntimeError(f"lake table {uri} could not be created")
         return table
 
     def watermark(self, spec: TableSpec, app_id: str) -> int | None:
         """The newest version committed for ``app_id`` (None when none, or no table)."""
-        table = self.lake.open(spec)
-        return None if table is None else table.transaction_version(app_id)
+        with self._lock:
+            table = self._open(spec)
+            return None if table is None else table.transaction_version(app_id)
 
     # -- writes ------------------------------------------------------------------------------
     def append(self, spec: TableSpec, rows: pa.Table, app_id: str, version: int) -> CommitResult:
@@ -124,6 +145,11 @@ class DeltaWriter:
 
     def _commit(self, spec: TableSpec, app_id: str, version: int,
                 op: Callable[[DeltaTable, CommitProperties], str], rows: int, deleted: int) -> CommitResult:
+        with self._lock:
+            return self._commit_locked(spec, app_id, version, op, rows, deleted)
+
+    def _commit_locked(self, spec: TableSpec, app_id: str, version: int,
+                       op: Callable[[DeltaTable, CommitProperties], str], rows: int, deleted: int) -> CommitResult:
         props = CommitProperties(app_transactions=[Transaction(app_id=app_id, version=version)])
         for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
             table = self.ensure_table(spec)  # check and write on the SAME snapshot

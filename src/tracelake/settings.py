@@ -39,9 +39,10 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("artifacts", "./tracelake-artifacts", "Default artifact root: a folder or s3://bucket/prefix."),
     SettingSpec("lake", "./tracelake-lake", "Delta Lake root: a folder or s3://bucket/prefix."),
     SettingSpec("lake_sync_interval_s", 2.0, "Seconds between lake syncs inside the server (0 = no sync).", float),
-    SettingSpec("lake_sync_process", False,
-                "tracelake server runs the lake sync in a child process, off the ingest path's interpreter lock "
-                "(costs a second interpreter's memory, ~120-300 MB).", _bool),
+    SettingSpec("lake_sync_process", True,
+                "tracelake server runs the lake sync in a child process at a lower priority, off the ingest "
+                "path's interpreter lock (false: a thread of the server process, one interpreter's memory).",
+                _bool),
     SettingSpec("lake_maintenance_interval_s", 3600.0,
                 "Seconds between lake table maintenance passes: compaction, checkpoint, vacuum (0 = never).", float),
     SettingSpec("lake_vacuum_retention_hours", 168.0,
@@ -84,7 +85,7 @@ class Settings:
     artifacts: str = "./tracelake-artifacts"
     lake: str = "./tracelake-lake"
     lake_sync_interval_s: float = 2.0
-    lake_sync_process: bool = False
+    lake_sync_process: bool = True
     lake_maintenance_interval_s: float = 3600.0
     lake_vacuum_retention_hours: float = 168.0
     lake_catalog: str = "tracelake"

@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from deltalake import DeltaTable
-from deltalake.exceptions import TableNotFoundError
+from typing import TYPE_CHECKING
 
-from tracelake.lake.tables import TableSpec
+if TYPE_CHECKING:
+    from deltalake import DeltaTable
+
+    from tracelake.lake.tables import TableSpec
 
 DEFAULT_CATALOG = "tracelake"
 
@@ -51,6 +53,9 @@ class Lake:
 
         (``DeltaTable.is_deltatable`` is not used: against some S3 servers it retries a
         failing listing for minutes instead of answering False.)"""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
         try:
             return DeltaTable(self.uri(spec), version=version, storage_options=self.storage_options)
         except TableNotFoundError:

@@ -12,7 +12,7 @@ per table, because which tables a query reads is known only after parsing it.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.concurrency import run_in_threadpool
@@ -22,14 +22,15 @@ from starlette.routing import Route
 
 from tracelake.auth.context import auth_service, current_principal
 from tracelake.errors import InvalidRequest, Unauthenticated
-from tracelake.lake.catalog import Catalog, GrantCheck, auth_grant_check
-from tracelake.lake.source import ChangeReader
-from tracelake.lake.sql import DEFAULT_MAX_ROWS, run_query
-from tracelake.lake.sync import APP_ID
-from tracelake.lake.worker import lake_from_settings
 from tracelake.server.requests import params
 from tracelake.server.routes._util import ctx
 from tracelake.store.sql.store import SqlStore
+
+if TYPE_CHECKING:
+    from tracelake.lake.catalog import Catalog, GrantCheck
+
+# The lake stack (pyarrow, deltalake, DuckDB, sqlglot) is imported by the first lake request,
+# not with the server: a server whose lake sync runs in a child process may never need it.
 
 PREFIX = "/api/tracelake/lake"
 MAX_ROWS_LIMIT = 100_000
@@ -41,6 +42,9 @@ def _json(content: Any) -> Response:
 
 
 def _catalog(request: Request) -> Catalog:
+    from tracelake.lake.catalog import Catalog
+    from tracelake.lake.worker import lake_from_settings
+
     worker = getattr(request.app.state, "lake", None)
     return Catalog(worker.lake if worker is not None else lake_from_settings(ctx(request).settings))
 
@@ -53,10 +57,15 @@ def _grants(request: Request) -> tuple[Any, GrantCheck | None]:
     principal = current_principal(request)
     if principal is None:
         raise Unauthenticated("authentication required")
+    from tracelake.lake.catalog import auth_grant_check
+
     return principal, auth_grant_check(service.grants)
 
 
 async def tables(request: Request) -> Response:
+    from tracelake.lake.source import ChangeReader
+    from tracelake.lake.sync import APP_ID
+
     catalog = _catalog(request)
     principal, check = _grants(request)
     store = ctx(request).store
@@ -71,6 +80,8 @@ async def tables(request: Request) -> Response:
 
 
 async def sql(request: Request) -> Response:
+    from tracelake.lake.sql import DEFAULT_MAX_ROWS, run_query
+
     data = await params(request)
     text = data.get("sql")
     if not isinstance(text, str):

@@ -19,7 +19,7 @@ from sqlalchemy.exc import ArgumentError
 from tracelake.errors import InvalidRequest
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-SQLITE_CACHE_KIB = 64 * 1024  # page cache per connection
+SQLITE_CACHE_KIB = 16 * 1024  # page cache per connection (a pool holds up to 40: memory adds up)
 SQLITE_WAL_AUTOCHECKPOINT_PAGES = 10_000  # ~40 MB of WAL between checkpoints
 
 # Execution option for connections that will write: on SQLite it makes the transaction
@@ -60,17 +60,18 @@ def dialect_name(uri: str) -> str:
     return parse_store_uri(uri).get_backend_name()
 
 
-def make_engine(uri: str, **kwargs: Any) -> Engine:
-    """Create the engine for a store URI (see the module docstring for the settings)."""
+def make_engine(uri: str, *, sqlite_cache_kib: int = SQLITE_CACHE_KIB, **kwargs: Any) -> Engine:
+    """Create the engine for a store URI (see the module docstring for the settings).
+    ``sqlite_cache_kib``: SQLite's page cache per connection."""
     url = parse_store_uri(uri)
     if url.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, **kwargs)
+        return _sqlite_engine(url, sqlite_cache_kib, **kwargs)
     options: dict[str, Any] = {"pool_size": 10, "max_overflow": 20, "pool_pre_ping": True}
     options.update(kwargs)
     return create_engine(url, **options)
 
 
-def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
+def _sqlite_engine(url: URL, cache_kib: int, **kwargs: Any) -> Engine:
     options: dict[str, Any] = {
         "pool_size": 8,
         "max_overflow": 32,
@@ -89,7 +90,7 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        cur.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
         # Checkpoint less often: each checkpoint syncs the database file inside some
         # writer's commit; the WAL itself is still synced at every commit (durability).
         cur.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT_PAGES}")

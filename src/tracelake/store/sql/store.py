@@ -26,7 +26,7 @@ from tracelake.store.artifacts import Artifacts, normalize_root
 from tracelake.store.base import Store
 from tracelake.store.sql.assessments import AssessmentsMixin
 from tracelake.store.sql.core import Limits, experiment_row, next_trace_key, norm_trace_id
-from tracelake.store.sql.engine import make_engine
+from tracelake.store.sql.engine import SQLITE_CACHE_KIB, make_engine
 from tracelake.store.sql.experiments import ExperimentsMixin
 from tracelake.store.sql.ingest import IngestMixin
 from tracelake.store.sql.masking import MaskingMixin
@@ -59,7 +59,8 @@ class SqlStore(ExperimentsMixin, IngestMixin, TracesMixin, AssessmentsMixin, Rol
     def __init__(self, uri: str, artifact_root: str, offload_span_bytes: int = 65536,
                  max_spans_per_trace: int = 100_000, max_traces_per_experiment: int = 10_000_000,
                  max_trace_bytes: int = 256 * 1024 * 1024, *, migrate: bool = True,
-                 artifacts: Artifacts | None = None, s3_endpoint_url: str | None = None) -> None:
+                 artifacts: Artifacts | None = None, s3_endpoint_url: str | None = None,
+                 sqlite_cache_kib: int = SQLITE_CACHE_KIB) -> None:
         self.artifact_root = normalize_root(artifact_root)
         self.limits = Limits(max_spans_per_trace=max_spans_per_trace,
                              max_traces_per_experiment=max_traces_per_experiment,
@@ -69,7 +70,7 @@ class SqlStore(ExperimentsMixin, IngestMixin, TracesMixin, AssessmentsMixin, Rol
             from tracelake.store.migrations import upgrade
 
             upgrade(uri)
-        self.engine = make_engine(uri)
+        self.engine = make_engine(uri, sqlite_cache_kib=sqlite_cache_kib)
         self.ensure_default_experiment()
 
     def close(self) -> None:

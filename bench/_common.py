@@ -55,6 +55,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """``cpu_seconds`` of a process plus its live children (e.g. tracelake's lake sync process)."""
+    total = cpu_seconds(pid)
+    try:
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    except FileNotFoundError:
+        return total
+    for child in out:
+        try:
+            total += cpu_seconds(int(child))
+        except OSError:  # it ended meanwhile
+            pass
+    return total
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")

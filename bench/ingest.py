@@ -26,7 +26,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import cpu_seconds, free_port, percentile, rss_mb, start_mlflow, start_tracelake, stop  # noqa: E402
+from _common import free_port, percentile, rss_mb, start_mlflow, start_tracelake, stop, tree_cpu_seconds  # noqa: E402
 
 
 def build_requests(n_requests: int, traces_per_request: int, template_requests: int = 20) -> list[bytes]:
@@ -160,6 +160,31 @@ def count_traces(port: int, experiment_id: str) -> int:
             return total
 
 
+def lake_rows(lake_root: str, table: str = "monitoring/spans") -> int:
+    """Rows in a Delta table of the lake, read with deltalake (not tracelake's code)."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        actions = DeltaTable(os.path.join(lake_root, table)).get_add_actions(flatten=True)
+    except TableNotFoundError:
+        return 0
+    return int(sum(n or 0 for n in actions.column("num_records").to_pylist()))
+
+
+def lake_catch_up(lake_root: str, spans: int, timeout_s: float = 600.0) -> dict:
+    """After the load: how many acked spans the lake did not have yet when the load ended,
+    and how long it took to land them all (the lake sync runs at a lower priority than
+    ingest: under a burst that takes both cores it falls behind, then catches up)."""
+    t0 = time.perf_counter()
+    behind = spans - lake_rows(lake_root)
+    while time.perf_counter() - t0 < timeout_s:
+        if lake_rows(lake_root) >= spans:
+            return {"lake_spans_behind_at_end": behind, "lake_caught_up_s": round(time.perf_counter() - t0, 1)}
+        time.sleep(0.5)
+    return {"lake_spans_behind_at_end": behind, "lake_caught_up_s": None}
+
+
 def create_experiment(port: int, name: str) -> str:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     conn.request("POST", "/api/2.0/mlflow/experiments/create", body=json.dumps({"name": name}),
@@ -167,7 +192,7 @@ def create_experiment(port: int, name: str) -> str:
     return json.loads(conn.getresponse().read())["experiment_id"]
 
 
-def measure(name: str, port: int, pid: int, bodies: list[bytes], args, tpr: int) -> dict:
+def measure(name: str, port: int, pid: int, bodies: list[bytes], args, tpr: int, lake_root: str | None = None) -> dict:
     experiment_id = create_experiment(port, f"bench-{int(time.time())}")
     headers = {"content-type": "application/x-protobuf", "x-mlflow-experiment-id": experiment_id,
                "x-tracelake-experiment-id": experiment_id}
@@ -181,9 +206,10 @@ def measure(name: str, port: int, pid: int, bodies: list[bytes], args, tpr: int)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    cpu0, client0 = cpu_seconds(pid), time.process_time()
+    cpu0, client0 = tree_cpu_seconds(pid), time.process_time()
     elapsed = load.run()
-    cpu, client_cpu = cpu_seconds(pid) - cpu0, time.process_time() - client0
+    cpu, client_cpu = tree_cpu_seconds(pid) - cpu0, time.process_time() - client0
+    lake = lake_catch_up(lake_root, load.ok * tpr * 5) if lake_root else None
     stop_sampling.set()
     time.sleep(1.0)  # servers that answer before storing get a moment to catch up
     stored = count_traces(port, experiment_id)
@@ -198,6 +224,8 @@ def measure(name: str, port: int, pid: int, bodies: list[bytes], args, tpr: int)
         "server_cpu_us_per_span": round(cpu / max(acked * 5, 1) * 1e6, 1),
         "server_cores": round(cpu / elapsed, 2), "load_generator_cores": round(client_cpu / elapsed, 2),
     }
+    if lake is not None:
+        res.update(lake)
     print(json.dumps(res), flush=True)
     return res
 
@@ -220,7 +248,7 @@ def main() -> None:
         proc = start_tracelake(work, port)
         try:
             idle = rss_mb(proc.pid)
-            results["tracelake"] = measure("tracelake", port, proc.pid, bodies, args, tpr)
+            results["tracelake"] = measure("tracelake", port, proc.pid, bodies, args, tpr, os.path.join(work, "lake"))
             results["tracelake"]["idle_rss_mb"] = round(idle, 1)
         finally:
             stop(proc)
@@ -238,6 +266,8 @@ def main() -> None:
           f"p50 {t['p50_ms']} ms, p99 {t['p99_ms']} ms, stored {t['stored_traces']}/{t['acked_traces']} acked, "
           f"peak RSS {t['peak_rss_mb']} MB, server CPU {t['server_cpu_us_per_span']} µs/span "
           f"({t['server_cores']} cores; load generator {t['load_generator_cores']} cores)")
+    print(f"lake sync: {t['lake_spans_behind_at_end']} acked spans not in the lake yet when the load ended, "
+          f"all there {t['lake_caught_up_s']} s later (the peak RSS above includes this catch-up)")
     if "mlflow" in results:
         m = results["mlflow"]
         print(f"mlflow:    {m['traces_per_s']:.0f} traces/s ({m['spans_per_s']:.0f} spans/s), "

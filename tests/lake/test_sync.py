@@ -195,3 +195,20 @@ def test_two_syncs_of_the_same_store_never_duplicate(store, exp, lake, lake_root
     second.sync_once()
     first.sync_once()
     assert_lake_matches_store(store, lake_root)
+
+
+def test_a_sync_whose_lake_was_wiped_and_recreated_lands_everything_again(store, exp, sync, lake, lake_root) -> None:
+    """The writer keeps tables open between steps; a table deleted and re-created under it (here
+    by another sync, to a lower version) must be re-opened, not read from the stale snapshot."""
+    import shutil
+
+    for _ in range(3):  # three commits per table: the kept tables are at version 3
+        ingest(store, exp, [spans_of_trace()])
+        sync.sync_once()
+    shutil.rmtree(lake_root / "monitoring")
+    other = LakeSync(store, lake, ChunkLimits(max_traces=1, max_spans=1))
+    ingest(store, exp, [spans_of_trace()])
+    other.sync_once(max_chunks=1)  # re-creates the tables (version 1) with the first trace only
+    sync.sync_once()  # a stale snapshot would say the first three are there and land only the fourth
+    assert_lake_matches_store(store, lake_root)
+    assert read(lake_root, "traces").height == 4

@@ -38,9 +38,9 @@ log = logging.getLogger("tracelake.lake")
 # Smaller chunks than ``tracelake lake sync``'s: a chunk's rows are held in memory while it
 # lands, and the server's memory must stay bounded under sustained ingest (10,000 spans is
 # ~100 MB of Python row objects at peak; a Delta commit per chunk stays cheap at that size).
-SERVER_CHUNKS = (2_000, 10_000)  # ChunkLimits(max_traces, max_spans)
+SERVER_CHUNKS = (1_000, 5_000)  # ChunkLimits(max_traces, max_spans)
 
-LAKE_PROCESS_NICE = 10  # the lake process's niceness above the server's
+LAKE_PROCESS_NICE = 19  # the lowest priority: the lake takes only CPU that ingest leaves
 LAKE_SQLITE_CACHE_KIB = 8 * 1024
 
 
@@ -155,6 +155,9 @@ class _WithoutPandas(importlib.abc.MetaPathFinder):
 def _child_main(settings: Settings, conn: Any) -> None:
     """The lake sync process: its own store connection, the same loop as the thread."""
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from tracelake.server.memory import tune_server_process
+
+    tune_server_process()
     sys.meta_path.insert(0, _WithoutPandas())
     try:  # ingest answers first; the lake catches up when the server has spare CPU
         os.nice(LAKE_PROCESS_NICE)

@@ -58,6 +58,7 @@ def server(**options: Any) -> None:
     import uvicorn
 
     from tracelake.server import create_app
+    from tracelake.server.memory import limit_malloc_arenas, tune_gc
 
     settings = Settings.load(options)
     check_bind_safety(settings)
@@ -66,7 +67,9 @@ def server(**options: Any) -> None:
     # threads busy, taking it back waits up to one switch interval (5 ms by default) each
     # time. A shorter one hands it back sooner (bench/ingest.py: +8% traces/s).
     sys.setswitchinterval(SERVER_SWITCH_INTERVAL_S)
-    app = create_app(settings, lake_process=settings.lake_sync_process)
+    limit_malloc_arenas()  # before the app starts its threads
+    app = create_app(settings, lake_process=settings.lake_sync_process, writer_process=settings.writer_process)
+    tune_gc()  # after: what the app built at start is frozen out of collections
     click.echo(f"tracelake server on http://{settings.host}:{settings.port} (store {_safe_uri(settings.store)})")
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False,
                 timeout_graceful_shutdown=10)

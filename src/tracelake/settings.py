@@ -60,6 +60,9 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("experiment_ingest_rate", 0.0, "Ingest requests per second allowed per experiment (0 = unlimited).",
                 float),
     SettingSpec("write_queue_size", 256, "Ingest requests waiting for the writer before answering 503.", int),
+    SettingSpec("writer_process", True,
+                "tracelake server commits ingest in a child process with its own interpreter lock (false: a "
+                "thread of the server process).", _bool),
     SettingSpec("retention_max_age_days", 0.0, "Delete traces older than this (0 = keep).", float),
     SettingSpec("retention_max_traces", 0, "Keep at most this many traces per experiment (0 = no cap).", int),
     SettingSpec("retention_interval_s", 300.0, "Seconds between retention passes.", float),
@@ -99,6 +102,7 @@ class Settings:
     ingest_burst: int = 0
     experiment_ingest_rate: float = 0.0
     write_queue_size: int = 256
+    writer_process: bool = True
     retention_max_age_days: float = 0.0
     retention_max_traces: int = 0
     retention_interval_s: float = 300.0

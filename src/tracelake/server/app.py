@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -42,18 +42,28 @@ def open_store(settings: Settings) -> Store:
     )
 
 
-def create_app(settings: Settings | None = None, store: Store | None = None, lake_process: bool = False) -> Starlette:
+def create_app(settings: Settings | None = None, store: Store | None = None, lake_process: bool = False,
+               writer_process: bool = False) -> Starlette:
     """Build the app. ``store`` may be passed in (tests); otherwise it is opened from settings.
 
-    ``lake_process``: run the lake sync in a child process rather than a thread (``tracelake
-    server`` does, per ``settings.lake_sync_process``; embedded apps and tests keep a thread)."""
+    ``lake_process`` / ``writer_process``: run the lake sync / the ingest writer in a child
+    process rather than a thread (``tracelake server`` does, per ``settings.lake_sync_process``
+    and ``settings.writer_process``; embedded apps and tests keep threads). The writer child
+    opens the store from the settings, so it is used only for a store opened here."""
     from tracelake.server.workers import RetentionWorker
+    from tracelake.store.sql.store import SqlStore
     from tracelake.store.sql.writer import GroupCommitWriter
 
     settings = settings or Settings()
     owns_store = store is None
     store = store or open_store(settings)
-    writer = GroupCommitWriter(store, max_queue=settings.write_queue_size)
+    writer: Any
+    if writer_process and owns_store and isinstance(store, SqlStore):
+        from tracelake.store.sql.writer_process import ProcessWriter
+
+        writer = ProcessWriter(settings, max_queue=settings.write_queue_size)
+    else:
+        writer = GroupCommitWriter(store, max_queue=settings.write_queue_size)
     ctx = AppContext(
         settings=settings,
         store=store,

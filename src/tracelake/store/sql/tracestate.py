@@ -15,10 +15,8 @@ from typing import Any
 from tracelake.entities.trace import METADATA_SESSION, METADATA_USER, TraceState
 from tracelake.store.base import TraceUpdate
 from tracelake.store.sql.rollups import RollupDelta, RollupKey, minute_of
-from tracelake.store.sql.spanrows import SpanRecord
+from tracelake.store.sql.spanrows import PREVIEW_CHARS, SpanRecord
 from tracelake.store.sql.tracerows import TraceRow
-
-PREVIEW_CHARS = 1000
 
 
 @dataclass(slots=True)

@@ -109,52 +109,53 @@ class GroupCommitWriter:
     def _commit(self, group: list[_Item]) -> None:
         if not group:
             return
-        try:
-            outcomes = self._write([item.batch for item in group])
-        except Exception as exc:  # noqa: BLE001 - the writer thread must survive; the futures carry the error
-            if len(group) > 1 and not isinstance(exc, TracelakeError):
-                # It may come from one bad batch: retry one by one so only that one fails.
-                log.warning("group commit of %d batches failed (%s); retrying one by one", len(group), exc)
-                for item in group:
-                    self._commit_one(item)
-                return
-            log.error("group commit failed: %s", exc)
-            for item in group:
-                item.future.set_exception(exc)
-            return
+        outcomes, transactions = write_group(self.store, [item.batch for item in group])
+        self.commits += transactions
         for item, outcome in zip(group, outcomes):
             if isinstance(outcome, BaseException):
                 item.future.set_exception(outcome)
             else:
                 item.future.set_result(outcome)
 
-    def _commit_one(self, item: _Item) -> None:
-        try:
-            outcome = self._write([item.batch])[0]
-        except Exception as exc:  # noqa: BLE001 - reported to the one request it belongs to
-            log.error("commit of one batch failed: %s", exc)
-            item.future.set_exception(exc)
-            return
-        if isinstance(outcome, BaseException):
-            item.future.set_exception(outcome)
-        else:
-            item.future.set_result(outcome)
 
-    def _write(self, batches: list[SpanBatch]) -> list[Any]:
-        self.commits += 1
-        partial = getattr(self.store, "write_spans_partial", None)
-        if partial is not None:
-            return list(partial(batches))
-        # Any other Store: all-or-nothing per call, so isolate a failing batch by retrying alone.
+def write_group(store: Store, batches: list[Any]) -> tuple[list[Any], int]:
+    """Write ``batches`` in one transaction: an ``IngestResult`` or the exception, per batch,
+    and the number of transactions it took.
+
+    A batch that fails validation or a limit gets its own exception and its neighbours still
+    commit. An unexpected error may come from one bad batch: then they are retried one by one,
+    so only that one fails."""
+    try:
+        return _write(store, batches), 1
+    except Exception as exc:  # noqa: BLE001 - the writer must survive; the batches carry the error
+        if len(batches) > 1 and not isinstance(exc, TracelakeError):
+            log.warning("group commit of %d batches failed (%s); retrying one by one", len(batches), exc)
+            outcomes: list[Any] = []
+            for batch in batches:
+                try:
+                    outcomes.append(_write(store, [batch])[0])
+                except Exception as one:  # noqa: BLE001 - reported to the one request it belongs to
+                    log.error("commit of one batch failed: %s", one)
+                    outcomes.append(one)
+            return outcomes, 1 + len(batches)
+        log.error("group commit failed: %s", exc)
+        return [exc] * len(batches), 1
+
+
+def _write(store: Store, batches: list[Any]) -> list[Any]:
+    partial = getattr(store, "write_spans_partial", None)
+    if partial is not None:
+        return list(partial(batches))
+    # Any other Store: all-or-nothing per call, so isolate a failing batch by retrying alone.
+    try:
+        return list(store.write_spans(batches))
+    except TracelakeError:
+        if len(batches) == 1:
+            raise
+    outcomes: list[Any] = []
+    for batch in batches:
         try:
-            return list(self.store.write_spans(batches))
-        except TracelakeError:
-            if len(batches) == 1:
-                raise
-        outcomes: list[Any] = []
-        for batch in batches:
-            try:
-                outcomes.extend(self.store.write_spans([batch]))
-            except TracelakeError as exc:
-                outcomes.append(exc)
-        return outcomes
+            outcomes.extend(store.write_spans([batch]))
+        except TracelakeError as exc:
+            outcomes.append(exc)
+    return outcomes

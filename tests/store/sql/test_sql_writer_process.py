@@ -1,0 +1,135 @@
+"""ProcessWriter: the group-commit writer in a child process. Answers come after the commit,
+a failing batch fails alone, back-pressure, drain on close, and a child that dies fails
+what it had not answered. Batches cross the process boundary as their rows."""
+from __future__ import annotations
+
+import pickle
+import threading
+from pathlib import Path
+
+import pytest
+from store_factories import batch, make_trace
+
+from tracelake.errors import LimitExceeded, NotFound, Overloaded
+from tracelake.settings import Settings
+from tracelake.store.base import IngestResult
+from tracelake.store.sql.spanrows import RowSpan
+from tracelake.store.sql.store import SqlStore
+from tracelake.store.sql.writer_process import ProcessWriter
+
+
+@pytest.fixture
+def settings(store_uri: str, artifact_root: Path) -> Settings:
+    return Settings().replace(store=store_uri, artifacts=str(artifact_root), max_spans_per_trace=10,
+                              offload_span_bytes=4096)
+
+
+def _hold_write_lock(store: SqlStore) -> tuple[threading.Event, threading.Event]:
+    """Take the store's write lock in a thread until ``release`` is set (the child then waits)."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.write():
+            held.set()
+            release.wait(30)
+
+    threading.Thread(target=hold, daemon=True).start()
+    assert held.wait(10)
+    return held, release
+
+
+def test_batches_commit_in_the_child_and_resolve_after_commit(store: SqlStore, settings: Settings) -> None:
+    exp = store.create_experiment("w")
+    writer = ProcessWriter(settings, max_queue=100)
+    try:
+        traces = [make_trace() for _ in range(20)]
+        futures = [writer.submit(store.prepare_spans(batch(exp, t, tags={"k": "v"}))) for t in traces]
+        assert [f.result(60) for f in futures] == [IngestResult(1, 5, 0)] * 20
+        # Resolved means committed: a reader in this process sees every trace, whole.
+        assert store.count_traces([exp]) == 20
+        info = store.get_trace_info("tr-" + traces[0][0].trace_id)
+        assert info.tags["k"] == "v" and info.state == "OK"
+        assert len(store.get_trace("tr-" + traces[3][0].trace_id).spans) == 5
+    finally:
+        writer.close(60)
+
+
+def test_a_failing_batch_fails_alone(store: SqlStore, settings: Settings) -> None:
+    exp = store.create_experiment("w")
+    writer = ProcessWriter(settings, max_queue=100)
+    try:
+        _, release = _hold_write_lock(store)  # so the three land in one group
+        good = writer.submit(store.prepare_spans(batch(exp, make_trace())))
+        too_big = writer.submit(store.prepare_spans(batch(exp, make_trace(children=12))))
+        missing = writer.submit(store.prepare_spans(batch("987654", make_trace())))
+        release.set()
+        assert good.result(60) == IngestResult(1, 5, 0)
+        with pytest.raises(LimitExceeded, match="spans"):
+            too_big.result(60)
+        with pytest.raises(NotFound, match="987654"):
+            missing.result(60)
+        assert store.count_traces([exp]) == 1
+    finally:
+        writer.close(60)
+
+
+def test_a_full_queue_answers_overloaded_at_once(store: SqlStore, settings: Settings) -> None:
+    exp = store.create_experiment("w")
+    writer = ProcessWriter(settings, max_queue=2)
+    try:
+        _, release = _hold_write_lock(store)
+        waiting = [writer.submit(store.prepare_spans(batch(exp, make_trace()))) for _ in range(2)]
+        with pytest.raises(Overloaded) as err:
+            writer.submit(store.prepare_spans(batch(exp, make_trace())))
+        assert err.value.retry_after > 0
+        release.set()
+        assert [f.result(60) for f in waiting] == [IngestResult(1, 5, 0)] * 2
+        writer.submit(store.prepare_spans(batch(exp, make_trace()))).result(60)  # room again
+        assert store.count_traces([exp]) == 3
+    finally:
+        writer.close(60)
+
+
+def test_close_commits_everything_accepted_then_refuses(store: SqlStore, settings: Settings) -> None:
+    exp = store.create_experiment("w")
+    writer = ProcessWriter(settings, max_queue=100)
+    futures = [writer.submit(store.prepare_spans(batch(exp, make_trace()))) for _ in range(30)]
+    writer.close(60)
+    assert all(f.result(0) == IngestResult(1, 5, 0) for f in futures)
+    assert store.count_traces([exp]) == 30
+    assert not writer.process.is_alive()
+    with pytest.raises(Overloaded, match="shutting down"):
+        writer.submit(store.prepare_spans(batch(exp, make_trace())))
+
+
+def test_a_dead_child_fails_what_it_had_not_answered(store: SqlStore, settings: Settings) -> None:
+    exp = store.create_experiment("w")
+    writer = ProcessWriter(settings, max_queue=100)
+    try:
+        writer.submit(store.prepare_spans(batch(exp, make_trace()))).result(60)
+        _, release = _hold_write_lock(store)
+        pending = writer.submit(store.prepare_spans(batch(exp, make_trace())))
+        writer.process.kill()
+        with pytest.raises(Overloaded, match="stopped"):
+            pending.result(60)
+        release.set()
+        assert store.count_traces([exp]) == 1  # the unanswered batch was never acknowledged
+        with pytest.raises(Overloaded):
+            writer.submit(store.prepare_spans(batch(exp, make_trace())))
+    finally:
+        writer.close(10)
+
+
+def test_a_prepared_batch_crosses_as_rows_with_what_the_writer_reads(store: SqlStore) -> None:
+    exp = store.create_experiment("w")
+    spans = make_trace(children=2, inputs='{"q": "' + "x" * 5000 + '"}', outputs='"ok"')  # root offloaded
+    prep = store.prepare_spans(batch(exp, spans))
+    copy = pickle.loads(pickle.dumps(prep))
+    root = copy.usage["tr-" + spans[0].trace_id].root
+    assert isinstance(root.span, RowSpan) and root.blob is not None
+    assert root.span.inputs == spans[0].inputs[:1000]  # the preview survives the offload
+    assert [r.row for r in copy.records()] == [r.row for r in prep.records()]
+    for before, after in zip(prep.records(), copy.records()):
+        for name in RowSpan.__slots__:
+            if name not in ("inputs", "outputs"):
+                assert getattr(after.span, name) == getattr(before.span, name), name

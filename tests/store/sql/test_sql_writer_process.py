@@ -102,22 +102,26 @@ def test_close_commits_everything_accepted_then_refuses(store: SqlStore, setting
         writer.submit(store.prepare_spans(batch(exp, make_trace())))
 
 
-def test_a_dead_child_fails_what_it_had_not_answered(store: SqlStore, settings: Settings) -> None:
+def test_a_dead_child_fails_what_it_had_not_answered_and_is_replaced(store: SqlStore, settings: Settings) -> None:
     exp = store.create_experiment("w")
     writer = ProcessWriter(settings, max_queue=100)
     try:
         writer.submit(store.prepare_spans(batch(exp, make_trace()))).result(60)
         _, release = _hold_write_lock(store)
         pending = writer.submit(store.prepare_spans(batch(exp, make_trace())))
-        writer.process.kill()
+        first = writer.process
+        first.kill()
         with pytest.raises(Overloaded, match="stopped"):
             pending.result(60)
         release.set()
         assert store.count_traces([exp]) == 1  # the unanswered batch was never acknowledged
-        with pytest.raises(Overloaded):
-            writer.submit(store.prepare_spans(batch(exp, make_trace())))
+        # A new child takes the next batches.
+        assert writer.submit(store.prepare_spans(batch(exp, make_trace()))).result(60) == IngestResult(1, 5, 0)
+        assert writer.restarts == 1 and writer.process is not first and writer.process.is_alive()
+        assert store.count_traces([exp]) == 2
     finally:
-        writer.close(10)
+        writer.close(60)
+    assert not writer.process.is_alive()
 
 
 def test_a_prepared_batch_crosses_as_rows_with_what_the_writer_reads(store: SqlStore) -> None:

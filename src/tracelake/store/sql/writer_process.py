@@ -41,29 +41,41 @@ WRITER_SWITCH_INTERVAL_S = 0.001  # see _child_main
 
 
 class ProcessWriter:
-    """The ``GroupCommitWriter`` interface (``submit``, ``queued``, ``close``) over a child process."""
+    """The ``GroupCommitWriter`` interface (``submit``, ``queued``, ``close``) over a child
+    process. A child that dies is replaced: the batches it had not answered fail (503; they
+    were never acknowledged) and the next ones go to the new child."""
 
     def __init__(self, settings: Settings, max_queue: int, retry_after: float = 1.0) -> None:
         if max_queue < 1:
             raise ValueError("max_queue must be at least 1")
+        self.settings = settings
         self.max_queue = max_queue
         self.retry_after = retry_after
-        ctx = multiprocessing.get_context("spawn")  # never fork a process that has threads
-        to_child_r, self._to_child = ctx.Pipe(duplex=False)
-        self._from_child, from_child_w = ctx.Pipe(duplex=False)
-        _widen(self._to_child)
-        self.process = ctx.Process(target=_child_main, args=(settings, to_child_r, from_child_w),
-                                   name="tracelake-writer", daemon=True)
-        self.process.start()
-        to_child_r.close()
-        from_child_w.close()
+        self.restarts = 0
         self._ids = itertools.count()
         self._futures: dict[int, Future[IngestResult]] = {}
         self._outbox: deque[tuple[int, Any]] = deque()
         self._cond = threading.Condition()
         self._closed = False
-        self._sender = threading.Thread(target=self._send_loop, name="tracelake-writer-send", daemon=True)
-        self._receiver = threading.Thread(target=self._receive_loop, name="tracelake-writer-receive", daemon=True)
+        self._generation = 0
+        self._start()
+
+    def _start(self) -> None:
+        """A child and its two threads, for the current generation (call with nothing in flight)."""
+        ctx = multiprocessing.get_context("spawn")  # never fork a process that has threads
+        to_child_r, to_child = ctx.Pipe(duplex=False)
+        from_child, from_child_w = ctx.Pipe(duplex=False)
+        _widen(to_child)
+        self.process = ctx.Process(target=_child_main, args=(self.settings, to_child_r, from_child_w),
+                                   name="tracelake-writer", daemon=True)
+        self.process.start()
+        to_child_r.close()
+        from_child_w.close()
+        generation = self._generation
+        self._sender = threading.Thread(target=self._send_loop, args=(generation, to_child),
+                                        name="tracelake-writer-send", daemon=True)
+        self._receiver = threading.Thread(target=self._receive_loop, args=(generation, from_child, self.process),
+                                          name="tracelake-writer-receive", daemon=True)
         self._sender.start()
         self._receiver.start()
 
@@ -80,7 +92,7 @@ class ProcessWriter:
             key = next(self._ids)
             self._futures[key] = future
             self._outbox.append((key, batch))
-            self._cond.notify()
+            self._cond.notify_all()
         return future
 
     @property
@@ -100,30 +112,32 @@ class ProcessWriter:
             self.process.terminate()
             self.process.join(10)
 
-    # -- threads of the server process ----------------------------------------------------
-    def _send_loop(self) -> None:
+    # -- threads of the server process (one pair per child) ---------------------------------
+    def _send_loop(self, generation: int, pipe: Any) -> None:
         try:
             while True:
                 with self._cond:
-                    while not self._outbox and not self._closed:
+                    while not self._outbox and not self._closed and generation == self._generation:
                         self._cond.wait()
+                    if generation != self._generation:  # this child died: the new sender takes over
+                        return
                     items = list(self._outbox)
                     self._outbox.clear()
                     closing = self._closed and not items
                 if closing:
-                    self._to_child.send_bytes(_STOP)
+                    pipe.send_bytes(_STOP)
                     return
                 for key, batch in items:
-                    self._to_child.send_bytes(pickle.dumps((key, batch), protocol=pickle.HIGHEST_PROTOCOL))
-        except (OSError, EOFError) as exc:  # the child is gone: the receiver fails what is pending
+                    pipe.send_bytes(pickle.dumps((key, batch), protocol=pickle.HIGHEST_PROTOCOL))
+        except (OSError, EOFError) as exc:  # the child is gone: its receiver fails what is pending
             log.error("the writer process does not take batches any more: %s", exc)
         finally:
-            self._to_child.close()
+            pipe.close()
 
-    def _receive_loop(self) -> None:
+    def _receive_loop(self, generation: int, pipe: Any, process: Any) -> None:
         try:
             while True:
-                answers = pickle.loads(self._from_child.recv_bytes())
+                answers = pickle.loads(pipe.recv_bytes())
                 with self._cond:
                     futures = [(self._futures.pop(key, None), outcome) for key, outcome in answers]
                 for future, outcome in futures:
@@ -135,13 +149,26 @@ class ProcessWriter:
                         future.set_result(outcome)
         except (OSError, EOFError):  # the child ended (after a drain, or it died)
             pass
+        pipe.close()
+        process.join(30)
         with self._cond:
-            self._closed = True
+            # Everything sent to this child and not answered, and what was waiting to be sent
+            # (its sender may have taken it): none of it was acknowledged; the clients retry.
             left = list(self._futures.values())
             self._futures.clear()
+            self._outbox.clear()
+            restart = not self._closed
+            if restart:
+                self._generation += 1
+                self.restarts += 1
+            self._cond.notify_all()
         for future in left:
             future.set_exception(Overloaded("The trace writer stopped before committing this batch",
                                             retry_after=self.retry_after))
+        if restart:
+            log.error("the writer process ended (exit code %s); starting a new one", process.exitcode)
+            with self._cond:
+                self._start()
 
 
 # -- the child process ------------------------------------------------------------------------
@@ -172,7 +199,11 @@ def _child_main(settings: Settings, inbox: Any, outbox: Any) -> None:
                 message = inbox.recv_bytes()
             except (EOFError, OSError):  # the server died without a goodbye: commit what we have
                 message = _STOP
-            item = None if message == _STOP else pickle.loads(message)
+            try:
+                item = None if message == _STOP else pickle.loads(message)
+            except Exception:  # noqa: BLE001 - never hang: end, the server fails what is pending
+                log.exception("the writer process received a batch it cannot read; stopping")
+                item = None
             with cond:
                 arrived.append(item)
                 cond.notify()

@@ -8,9 +8,9 @@ span inside its SQLite insert, against 8 µs when nothing else runs. Here it has
 
     server process                                   writer process
     request thread: decode, validate, build rows
-      ``submit(batch)`` -> queue -> sender thread  -- pipe -->  one thread: take what arrived,
-                                                                insert it, commit (fsync),
-    receiver thread: resolve the requests' futures <-- pipe --  answer; again
+      ``submit(batch)`` -> queue -> sender thread  -- pipe -->  reader thread: unpickle
+                                                                writer: take what arrived,
+    receiver thread: resolve the requests' futures <-- pipe --  commit it (fsync), answer
 
 The answer still waits for the commit: a future resolves only when the child reports the
 batch's outcome, which it does after the transaction that holds it committed. Batches cross
@@ -20,10 +20,12 @@ it had not answered fails (the client retries: nothing unanswered was acknowledg
 """
 from __future__ import annotations
 
+import atexit
 import itertools
 import logging
 import multiprocessing
 import pickle
+import signal
 import sys
 import threading
 from collections import deque
@@ -59,6 +61,12 @@ class ProcessWriter:
         self._closed = False
         self._generation = 0
         self._start()
+        # At interpreter exit multiprocessing terminates daemonic children; do not replace ours then.
+        atexit.register(self._exiting)
+
+    def _exiting(self) -> None:
+        with self._cond:
+            self._closed = True
 
     def _start(self) -> None:
         """A child and its two threads, for the current generation (call with nothing in flight)."""
@@ -174,12 +182,17 @@ class ProcessWriter:
 # -- the child process ------------------------------------------------------------------------
 
 def _child_main(settings: Settings, inbox: Any, outbox: Any) -> None:
-    """Open the store; then, in ONE thread (no interpreter lock to share): take every batch
-    that has arrived, write them in one transaction, answer them, again."""
+    """Open the store; then take every batch that has arrived, write them in one transaction,
+    answer them, again (a reader thread receives and unpickles meanwhile)."""
     from tracelake.server.memory import tune_server_process
     from tracelake.store.sql.store import SqlStore
-    from tracelake.store.sql.writer import MAX_BATCHES_PER_COMMIT, write_group
+    from tracelake.store.sql.writer import MAX_BATCHES_PER_COMMIT, MAX_SPANS_PER_COMMIT, write_group
 
+    # Only the server ends this process (a goodbye on the pipe, or the pipe closing when the
+    # server is gone): a SIGTERM or Ctrl-C sent to the whole process group must not kill it
+    # with batches in flight; the server's shutdown drains it.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     tune_server_process()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     store = SqlStore(settings.store, artifact_root=settings.artifacts, migrate=False,
@@ -219,13 +232,15 @@ def _child_main(settings: Settings, inbox: Any, outbox: Any) -> None:
             with cond:
                 while not arrived:
                     cond.wait()
-                while arrived and len(batches) < MAX_BATCHES_PER_COMMIT:
+                spans = 0
+                while arrived and len(batches) < MAX_BATCHES_PER_COMMIT and spans < MAX_SPANS_PER_COMMIT:
                     item = arrived.popleft()
                     if item is None:
                         stopping = True
                         break
                     keys.append(item[0])
                     batches.append(item[1])
+                    spans += getattr(item[1], "span_count", 0)
             if batches:
                 answers = list(zip(keys, write_group(store, batches)[0]))
                 try:

@@ -76,6 +76,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None, lak
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        start_writer = getattr(writer, "start", None)  # a ProcessWriter spawns its child here
+        if start_writer is not None:
+            start_writer()
         retention.start()
         if lake is not None:
             lake.start(process=lake_process)

@@ -24,6 +24,19 @@ def settings(store_uri: str, artifact_root: Path) -> Settings:
                               offload_span_bytes=4096)
 
 
+def _started(writer: ProcessWriter) -> ProcessWriter:
+    writer.start()
+    return writer
+
+
+def test_building_a_writer_spawns_nothing_until_started(store: SqlStore, settings: Settings) -> None:
+    writer = ProcessWriter(settings, max_queue=10)
+    with pytest.raises(Overloaded, match="not started"):
+        writer.submit(store.prepare_spans(batch(store.create_experiment("w"), make_trace())))
+    assert not hasattr(writer, "process")
+    writer.close(10)  # nothing to stop
+
+
 def _hold_write_lock(store: SqlStore) -> tuple[threading.Event, threading.Event]:
     """Take the store's write lock in a thread until ``release`` is set (the child then waits)."""
     held, release = threading.Event(), threading.Event()
@@ -40,7 +53,7 @@ def _hold_write_lock(store: SqlStore) -> tuple[threading.Event, threading.Event]
 
 def test_batches_commit_in_the_child_and_resolve_after_commit(store: SqlStore, settings: Settings) -> None:
     exp = store.create_experiment("w")
-    writer = ProcessWriter(settings, max_queue=100)
+    writer = _started(ProcessWriter(settings, max_queue=100))
     try:
         traces = [make_trace() for _ in range(20)]
         futures = [writer.submit(store.prepare_spans(batch(exp, t, tags={"k": "v"}))) for t in traces]
@@ -56,7 +69,7 @@ def test_batches_commit_in_the_child_and_resolve_after_commit(store: SqlStore, s
 
 def test_a_failing_batch_fails_alone(store: SqlStore, settings: Settings) -> None:
     exp = store.create_experiment("w")
-    writer = ProcessWriter(settings, max_queue=100)
+    writer = _started(ProcessWriter(settings, max_queue=100))
     try:
         _, release = _hold_write_lock(store)  # so the three land in one group
         good = writer.submit(store.prepare_spans(batch(exp, make_trace())))
@@ -75,7 +88,7 @@ def test_a_failing_batch_fails_alone(store: SqlStore, settings: Settings) -> Non
 
 def test_a_full_queue_answers_overloaded_at_once(store: SqlStore, settings: Settings) -> None:
     exp = store.create_experiment("w")
-    writer = ProcessWriter(settings, max_queue=2)
+    writer = _started(ProcessWriter(settings, max_queue=2))
     try:
         _, release = _hold_write_lock(store)
         waiting = [writer.submit(store.prepare_spans(batch(exp, make_trace()))) for _ in range(2)]
@@ -92,7 +105,7 @@ def test_a_full_queue_answers_overloaded_at_once(store: SqlStore, settings: Sett
 
 def test_close_commits_everything_accepted_then_refuses(store: SqlStore, settings: Settings) -> None:
     exp = store.create_experiment("w")
-    writer = ProcessWriter(settings, max_queue=100)
+    writer = _started(ProcessWriter(settings, max_queue=100))
     futures = [writer.submit(store.prepare_spans(batch(exp, make_trace()))) for _ in range(30)]
     writer.close(60)
     assert all(f.result(0) == IngestResult(1, 5, 0) for f in futures)
@@ -104,7 +117,7 @@ def test_close_commits_everything_accepted_then_refuses(store: SqlStore, setting
 
 def test_a_dead_child_fails_what_it_had_not_answered_and_is_replaced(store: SqlStore, settings: Settings) -> None:
     exp = store.create_experiment("w")
-    writer = ProcessWriter(settings, max_queue=100)
+    writer = _started(ProcessWriter(settings, max_queue=100))
     try:
         writer.submit(store.prepare_spans(batch(exp, make_trace()))).result(60)
         _, release = _hold_write_lock(store)

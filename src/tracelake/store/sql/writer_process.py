@@ -60,13 +60,18 @@ class ProcessWriter:
         self._cond = threading.Condition()
         self._closed = False
         self._generation = 0
-        self._start()
-        # At interpreter exit multiprocessing terminates daemonic children; do not replace ours then.
-        atexit.register(self._exiting)
+        self._started = False
 
-    def _exiting(self) -> None:
+    def start(self) -> None:
+        """Start the child (the app's lifespan does: building an app spawns nothing)."""
         with self._cond:
-            self._closed = True
+            if self._started or self._closed:
+                return
+            self._started = True
+            self._start()
+        # The child ignores SIGTERM, so multiprocessing's exit handler (terminate, then join)
+        # would wait for it forever: a writer still open at interpreter exit is closed first.
+        atexit.register(self.close, 60)
 
     def _start(self) -> None:
         """A child and its two threads, for the current generation (call with nothing in flight)."""
@@ -92,8 +97,9 @@ class ProcessWriter:
         its commit. Raises ``Overloaded`` when full or stopping."""
         future: Future[IngestResult] = Future()
         with self._cond:
-            if self._closed:
-                raise Overloaded("The trace writer is shutting down", retry_after=self.retry_after)
+            if self._closed or not self._started:
+                raise Overloaded("The trace writer is " + ("shutting down" if self._closed else "not started yet"),
+                                 retry_after=self.retry_after)
             if len(self._futures) >= self.max_queue:
                 raise Overloaded(f"The trace writer has {len(self._futures)} batches waiting; retry later",
                                  retry_after=self.retry_after)
@@ -113,6 +119,8 @@ class ProcessWriter:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+            if not self._started:
+                return
         self._sender.join(timeout)
         self._receiver.join(timeout)
         self.process.join(timeout)

@@ -28,16 +28,19 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
     raise RuntimeError(f"server at {url} did not come up in {timeout}s")
 
 
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (empty when pgrep is missing)."""
+    try:
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    except FileNotFoundError:
+        return []
+    return [int(p) for p in out]
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its children, in MB (from /proc)."""
     total = 0
-    pids = [pid]
-    try:
-        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-        pids += [int(p) for p in out]
-    except FileNotFoundError:
-        pass
-    for p in pids:
+    for p in [pid, *children(pid)]:
         try:
             with open(f"/proc/{p}/status") as fh:
                 for line in fh:
@@ -58,13 +61,9 @@ def cpu_seconds(pid: int) -> float:
 def tree_cpu_seconds(pid: int) -> float:
     """``cpu_seconds`` of a process plus its live children (e.g. tracelake's lake sync process)."""
     total = cpu_seconds(pid)
-    try:
-        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-    except FileNotFoundError:
-        return total
-    for child in out:
+    for child in children(pid):
         try:
-            total += cpu_seconds(int(child))
+            total += cpu_seconds(child)
         except OSError:  # it ended meanwhile
             pass
     return total

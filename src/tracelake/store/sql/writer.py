@@ -112,10 +112,15 @@ class GroupCommitWriter:
         outcomes, transactions = write_group(self.store, [item.batch for item in group])
         self.commits += transactions
         for item, outcome in zip(group, outcomes):
-            if isinstance(outcome, BaseException):
-                item.future.set_exception(outcome)
-            else:
-                item.future.set_result(outcome)
+            settle(item.future, outcome)
+
+
+def settle(future: Future[Any], outcome: Any) -> None:
+    """Resolve a batch's future with its outcome: an exception, or its result."""
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 def write_group(store: Store, batches: list[Any]) -> tuple[list[Any], int]:

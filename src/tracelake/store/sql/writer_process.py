@@ -35,6 +35,7 @@ from typing import Any
 from tracelake.errors import Overloaded, TracelakeError
 from tracelake.settings import Settings
 from tracelake.store.base import IngestResult
+from tracelake.store.sql.writer import MAX_BATCHES_PER_COMMIT, MAX_SPANS_PER_COMMIT, settle, write_group
 
 log = logging.getLogger("tracelake.server")
 
@@ -157,12 +158,8 @@ class ProcessWriter:
                 with self._cond:
                     futures = [(self._futures.pop(key, None), outcome) for key, outcome in answers]
                 for future, outcome in futures:
-                    if future is None:
-                        continue
-                    if isinstance(outcome, BaseException):
-                        future.set_exception(outcome)
-                    else:
-                        future.set_result(outcome)
+                    if future is not None:
+                        settle(future, outcome)
         except (OSError, EOFError):  # the child ended (after a drain, or it died)
             pass
         pipe.close()
@@ -194,7 +191,6 @@ def _child_main(settings: Settings, inbox: Any, outbox: Any) -> None:
     answer them, again (a reader thread receives and unpickles meanwhile)."""
     from tracelake.server.memory import tune_server_process
     from tracelake.store.sql.store import SqlStore
-    from tracelake.store.sql.writer import MAX_BATCHES_PER_COMMIT, MAX_SPANS_PER_COMMIT, write_group
 
     # Only the server ends this process (a goodbye on the pipe, or the pipe closing when the
     # server is gone): a SIGTERM or Ctrl-C sent to the whole process group must not kill it

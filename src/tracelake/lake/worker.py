@@ -169,8 +169,7 @@ def _child_main(settings: Settings, conn: Any) -> None:
     # (peak RSS of a 50,000-span catch-up: 289 vs 327 MB, same CPU).
     pa.set_memory_pool(pa.system_memory_pool())
     # It reads each chunk once, in order: a small page cache is enough (the OS caches the file).
-    store = SqlStore(settings.store, artifact_root=settings.artifacts, migrate=False,
-                     sqlite_cache_kib=LAKE_SQLITE_CACHE_KIB)
+    store = SqlStore.from_settings(settings, migrate=False, sqlite_cache_kib=LAKE_SQLITE_CACHE_KIB)
     try:
         worker = LakeWorker(store, settings)
         worker._stop = _PipeStop(conn)

@@ -32,14 +32,7 @@ def open_store(settings: Settings) -> Store:
     from tracelake.store.sql.store import SqlStore
 
     upgrade(settings.store, artifact_root=settings.artifacts)
-    return SqlStore(
-        settings.store,
-        artifact_root=settings.artifacts,
-        offload_span_bytes=settings.offload_span_bytes,
-        max_spans_per_trace=settings.max_spans_per_trace,
-        max_traces_per_experiment=settings.max_traces_per_experiment,
-        max_trace_bytes=settings.max_trace_bytes,
-    )
+    return SqlStore.from_settings(settings)
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None, lake_process: bool = False,

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from tracelake.entities import TraceInfo
 from tracelake.entities.trace import METADATA_SESSION, METADATA_USER, TraceState
 from tracelake.errors import InvalidRequest, LimitExceeded
+from tracelake.settings import Settings
 from tracelake.store.artifacts import Artifacts, normalize_root
 from tracelake.store.base import Store
 from tracelake.store.sql.assessments import AssessmentsMixin
@@ -72,6 +73,15 @@ class SqlStore(ExperimentsMixin, IngestMixin, TracesMixin, AssessmentsMixin, Rol
             upgrade(uri)
         self.engine = make_engine(uri, sqlite_cache_kib=sqlite_cache_kib)
         self.ensure_default_experiment()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, migrate: bool = True,
+                      sqlite_cache_kib: int = SQLITE_CACHE_KIB) -> SqlStore:
+        """The store ``settings`` describe, with their limits (the server and its children)."""
+        return cls(settings.store, artifact_root=settings.artifacts, offload_span_bytes=settings.offload_span_bytes,
+                   max_spans_per_trace=settings.max_spans_per_trace,
+                   max_traces_per_experiment=settings.max_traces_per_experiment,
+                   max_trace_bytes=settings.max_trace_bytes, migrate=migrate, sqlite_cache_kib=sqlite_cache_kib)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -199,11 +199,7 @@ def _child_main(settings: Settings, inbox: Any, outbox: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     tune_server_process()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    store = SqlStore(settings.store, artifact_root=settings.artifacts, migrate=False,
-                     offload_span_bytes=settings.offload_span_bytes,
-                     max_spans_per_trace=settings.max_spans_per_trace,
-                     max_traces_per_experiment=settings.max_traces_per_experiment,
-                     max_trace_bytes=settings.max_trace_bytes)
+    store = SqlStore.from_settings(settings, migrate=False)  # the server migrated it
     # A reader thread drains the pipe and unpickles while the writer thread is inside SQLite
     # or fsync (both without the interpreter lock), so neither waits for the other for long.
     arrived: deque[tuple[int, Any] | None] = deque()  # (key, batch); None: stop

@@ -26,7 +26,6 @@ import logging
 import multiprocessing
 import pickle
 import signal
-import sys
 import threading
 from collections import deque
 from concurrent.futures import Future
@@ -40,7 +39,6 @@ from tracelake.store.sql.writer import MAX_BATCHES_PER_COMMIT, MAX_SPANS_PER_COM
 log = logging.getLogger("tracelake.server")
 
 _STOP = b""  # the sender's last message: the child drains and exits
-WRITER_SWITCH_INTERVAL_S = 0.001  # see _child_main
 
 
 class ProcessWriter:
@@ -189,7 +187,7 @@ class ProcessWriter:
 def _child_main(settings: Settings, inbox: Any, outbox: Any) -> None:
     """Open the store; then take every batch that has arrived, write them in one transaction,
     answer them, again (a reader thread receives and unpickles meanwhile)."""
-    from tracelake.server.memory import tune_server_process
+    from tracelake.server.memory import shorten_switch_interval, tune_server_process
     from tracelake.store.sql.store import SqlStore
 
     # Only the server ends this process (a goodbye on the pipe, or the pipe closing when the
@@ -204,7 +202,7 @@ def _child_main(settings: Settings, inbox: Any, outbox: Any) -> None:
     # or fsync (both without the interpreter lock), so neither waits for the other for long.
     arrived: deque[tuple[int, Any] | None] = deque()  # (key, batch); None: stop
     cond = threading.Condition()
-    sys.setswitchinterval(WRITER_SWITCH_INTERVAL_S)
+    shorten_switch_interval()
 
     def read() -> None:
         while True:

@@ -16,8 +16,8 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from itertools import chain
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, TypeVar
 
 import orjson
@@ -218,8 +218,9 @@ def fast_insert(conn: Connection, table: Table, columns: tuple[str, ...], rows: 
     """A bulk INSERT straight on the DBAPI cursor (the ingest hot path).
 
     SQLAlchemy's per-row parameter processing costs more than SQLite's whole insert, so the
-    rows go as tuples or lists: as multi-row INSERTs on SQLite (see below), through COPY on PostgreSQL (see ``_copy_insert``). ``conflict``: ``"error"``, ``"nothing"`` (ON CONFLICT DO NOTHING)
-    or ``"update:<col>"`` (on a primary-key conflict set ``<col>`` to the new value; the
+    rows go as tuples or lists: as multi-row INSERTs on SQLite (see below), through COPY on
+    PostgreSQL (see ``_copy_insert``). ``conflict``: ``"error"``, ``"nothing"`` (ON CONFLICT DO
+    NOTHING) or ``"update:<col>"`` (on a primary-key conflict set ``<col>`` to the new value; the
     rows must then have distinct keys). Only for values that need no type processing
     (str, int, float, None).
     """

@@ -19,7 +19,9 @@ from sqlalchemy.exc import ArgumentError
 from tracelake.errors import InvalidRequest
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-SQLITE_CACHE_KIB = 8 * 1024  # page cache per connection (a pool holds up to 40: memory adds up; the OS caches the file)
+# Page cache per connection: a pool holds up to 40 connections, so memory adds up; the OS
+# caches the file anyway.
+SQLITE_CACHE_KIB = 8 * 1024
 SQLITE_WAL_AUTOCHECKPOINT_PAGES = 10_000  # ~40 MB of WAL between checkpoints
 
 # Execution option for connections that will write: on SQLite it makes the transaction
